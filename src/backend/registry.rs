@@ -1,0 +1,55 @@
+//! From a scenario's `[backend]` table to a running backend.
+//!
+//! The engine is generic over [`Backend`](super::Backend); this is the one
+//! place that names every concrete backend, so adding one means adding an arm
+//! here and in [`crate::run`].
+
+use std::time::Duration;
+
+use super::BackendError;
+use super::mem::{MemBackend, MemVariant};
+use super::sqlite::SqliteBackend;
+use crate::scenario::Scenario;
+
+/// Lease length when a scenario gives no `ttl`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
+/// Pause between failed tries when a scenario gives no `retry`.
+pub const DEFAULT_RETRY: Duration = Duration::from_millis(2);
+
+/// A backend of any kind this build can run.
+pub enum AnyBackend {
+    /// In-process lock service.
+    Mem(MemBackend),
+    /// SQLite lease rows.
+    Sqlite(SqliteBackend),
+}
+
+/// Build the backend a scenario names. `run_id` namespaces what the run creates.
+pub fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend, BackendError> {
+    let b = &scn.backend;
+    let ttl = b.ttl.unwrap_or(DEFAULT_TTL);
+    let retry = b.retry.unwrap_or(DEFAULT_RETRY);
+    match b.kind.name {
+        "mem" => {
+            let variant = MemVariant::from_name(b.variant.name)
+                .ok_or_else(|| BackendError::Op(format!("mem has no variant `{}`", b.variant.name)))?;
+            Ok(AnyBackend::Mem(MemBackend::new(
+                variant,
+                scn.workload.keys,
+                ttl,
+                b.rtt.unwrap_or(Duration::ZERO),
+                seed,
+            )))
+        }
+        "sqlite" => Ok(AnyBackend::Sqlite(SqliteBackend::open(
+            b.path.as_deref(),
+            run_id,
+            ttl,
+            retry,
+        )?)),
+        other => Err(BackendError::Op(format!(
+            "backend kind `{other}` is not implemented in this version of lockstorm yet; \
+             `lockstorm backends` lists what runs (mem and sqlite run with no server)"
+        ))),
+    }
+}

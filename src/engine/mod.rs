@@ -1,0 +1,236 @@
+//! The engine: connects one client per virtual node, drives the workload
+//! (closed or open loop), ticks the collector, and stops cleanly on duration
+//! or on request (Ctrl-C, `q`).
+//!
+//! It never touches the terminal: viewers read the snapshots it publishes.
+
+mod node;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, BackendError};
+use crate::clock::Clock;
+use crate::metrics::{Collector, CollectorConfig, IntervalHistogram, NodeRecorder, Phase, Snapshot};
+use crate::oracle::Oracle;
+use crate::scenario::{Dist, KeyPick};
+use node::{NodeCtx, run_node};
+
+/// How long connecting one node may take before the run gives up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the backend's cleanup may take.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Nodes connecting at once.
+const CONNECT_CONCURRENCY: usize = 64;
+
+/// The workload as the engine runs it.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Virtual nodes.
+    pub nodes: u32,
+    /// Distinct keys.
+    pub keys: u32,
+    /// How each cycle picks its key.
+    pub key_pick: KeyPick,
+    /// Time in the critical section.
+    pub hold: Dist,
+    /// Pause between cycles (closed loop only).
+    pub think: Dist,
+    /// Give up an acquire after this long.
+    pub acquire_timeout: Duration,
+    /// Open loop: attempts per second across all nodes.
+    pub rate: Option<f64>,
+    /// Run length, warmup included.
+    pub duration: Duration,
+    /// Unmeasured start.
+    pub warmup: Duration,
+    /// Seed of every node's RNG.
+    pub seed: u64,
+    /// Collector tick.
+    pub tick: Duration,
+    /// Pause after a backend error before the node tries again.
+    pub error_backoff: Duration,
+    /// Whether grants carry monotonic fencing tokens.
+    pub fencing: bool,
+}
+
+/// How the caller steers a run and watches it.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Cancel to stop the run early (the result says `completed: false`).
+    pub stop: CancellationToken,
+    /// Where snapshots are published each tick, if anyone watches.
+    pub snapshots: Option<watch::Sender<Arc<Snapshot>>>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct EngineOutput {
+    /// Ran for the whole duration.
+    pub completed: bool,
+    /// Wall time from start to the last node stopping.
+    pub elapsed: Duration,
+    /// Final snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// Acquire histograms per log interval.
+    pub intervals: Vec<IntervalHistogram>,
+    /// Problems that did not stop the run (e.g. cleanup failed).
+    pub warnings: Vec<String>,
+}
+
+/// The keys of a run: `k0`, `k1`, ... prefixed by `prefix`.
+pub fn key_names(prefix: &str, keys: u32) -> Arc<[String]> {
+    (0..keys).map(|i| format!("{prefix}k{i}")).collect()
+}
+
+async fn connect_all<B: Backend>(
+    backend: &Arc<B>,
+    nodes: u32,
+    stop: &CancellationToken,
+) -> Result<Vec<B::Client>, BackendError> {
+    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let mut set = JoinSet::new();
+    for id in 0..nodes {
+        let b = Arc::clone(backend);
+        let gate = Arc::clone(&gate);
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let r = tokio::time::timeout(CONNECT_TIMEOUT, b.connect(id)).await;
+            let r = r.unwrap_or_else(|_| {
+                Err(BackendError::Op(format!(
+                    "connecting node {id} took longer than {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            });
+            (id, r)
+        });
+    }
+    let mut clients: Vec<Option<B::Client>> = (0..nodes).map(|_| None).collect();
+    loop {
+        let joined = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(BackendError::Stopped),
+            j = set.join_next() => j,
+        };
+        let Some(joined) = joined else { break };
+        let (id, r) = joined.map_err(|e| BackendError::Op(format!("connect task failed: {e}")))?;
+        clients[id as usize] = Some(r?);
+    }
+    Ok(clients
+        .into_iter()
+        .map(|c| c.expect("every node connected or returned an error"))
+        .collect())
+}
+
+/// Run the workload against `backend` until the duration ends or
+/// `control.stop` fires. Fails only if the nodes cannot connect.
+pub async fn run<B: Backend>(
+    backend: Arc<B>,
+    cfg: EngineConfig,
+    keys: Arc<[String]>,
+    control: Control,
+) -> Result<EngineOutput, BackendError> {
+    let publish = |snap: Arc<Snapshot>| {
+        if let Some(tx) = &control.snapshots {
+            tx.send_replace(snap);
+        }
+    };
+    publish(Arc::new(Snapshot {
+        phase: Some(Phase::Starting),
+        total_s: cfg.duration.as_secs_f64(),
+        ..Snapshot::default()
+    }));
+    let clients = connect_all(&backend, cfg.nodes, &control.stop).await?;
+
+    let clock = Clock::start();
+    let oracle = Arc::new(Oracle::new(Arc::clone(&keys), cfg.fencing));
+    let node_stop = control.stop.child_token();
+    let cfg = Arc::new(cfg);
+    let ctx = Arc::new(NodeCtx {
+        clock,
+        oracle: Arc::clone(&oracle),
+        keys,
+        cfg: Arc::clone(&cfg),
+        stop: node_stop.clone(),
+    });
+    let recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
+    let mut collector = Collector::new(
+        CollectorConfig {
+            tick: cfg.tick,
+            warmup_us: cfg.warmup.as_micros() as u64,
+            total_s: cfg.duration.as_secs_f64(),
+            hlog_interval: Duration::from_secs(1).max(cfg.tick),
+        },
+        Arc::clone(&oracle),
+        recorders.clone(),
+    );
+    let mut tasks = JoinSet::new();
+    for (id, client) in clients.into_iter().enumerate() {
+        tasks.spawn(run_node(id as u32, client, Arc::clone(&recorders[id]), Arc::clone(&ctx)));
+    }
+    let mut running = cfg.nodes;
+    let mut ticker = tokio::time::interval_at((clock.origin() + cfg.tick).into(), cfg.tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let end = tokio::time::sleep_until((clock.origin() + cfg.duration).into());
+    tokio::pin!(end);
+    let mut stopping = false;
+    let mut completed = true;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let now = clock.now_us();
+                let phase = if stopping {
+                    Phase::Stopping
+                } else if now < cfg.warmup.as_micros() as u64 {
+                    Phase::Warmup
+                } else {
+                    Phase::Running
+                };
+                publish(collector.tick(now, phase, running));
+            }
+            _ = &mut end, if !stopping => {
+                stopping = true;
+                node_stop.cancel();
+            }
+            _ = control.stop.cancelled(), if !stopping => {
+                stopping = true;
+                completed = false;
+            }
+            joined = tasks.join_next() => match joined {
+                Some(r) => {
+                    running -= 1;
+                    if let Err(e) = r && e.is_panic() {
+                        // A node panicking is a bug; the run goes on without it.
+                        eprintln!("lockstorm: node task panicked: {e}");
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let elapsed = clock.origin().elapsed();
+    let end_us = clock.now_us();
+    oracle.finish(end_us);
+    let (snapshot, intervals) = collector.finish(end_us);
+    publish(Arc::clone(&snapshot));
+    let mut warnings = Vec::new();
+    match tokio::time::timeout(CLEANUP_TIMEOUT, backend.cleanup()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warnings.push(format!("cleanup on the backend failed: {e}")),
+        Err(_) => warnings.push(format!(
+            "cleanup on the backend did not finish within {}s",
+            CLEANUP_TIMEOUT.as_secs()
+        )),
+    }
+    Ok(EngineOutput {
+        completed,
+        elapsed,
+        snapshot,
+        intervals,
+        warnings,
+    })
+}

@@ -1,0 +1,137 @@
+//! One scenario, start to finish: build the backend, run the engine, check
+//! the thresholds, and assemble the [`RunResult`] the reports are made from.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::registry::{self, AnyBackend};
+use crate::backend::{Backend, BackendError};
+use crate::engine::{self, Control, EngineConfig, EngineOutput};
+use crate::metrics::{FaultRecord, RunResult};
+use crate::scenario::Scenario;
+use crate::thresholds;
+
+/// Collector tick for headless runs.
+pub const HEADLESS_TICK: Duration = Duration::from_secs(1);
+/// Pause after a backend error before a node retries.
+pub const ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A fresh id for a run: 8 hex digits, used to namespace keys and tables.
+pub fn new_run_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// The seed a run uses: the scenario's, or a random one (printed in the report).
+pub fn seed_of(scn: &Scenario) -> u64 {
+    scn.seed.unwrap_or_else(rand::random)
+}
+
+/// The engine settings for `scn`.
+pub fn engine_config(scn: &Scenario, seed: u64, tick: Duration) -> EngineConfig {
+    let w = &scn.workload;
+    EngineConfig {
+        nodes: w.nodes,
+        keys: w.keys,
+        key_pick: w.key_pick,
+        hold: w.hold,
+        think: w.think,
+        acquire_timeout: w.acquire_timeout,
+        rate: w.rate,
+        duration: scn.duration,
+        warmup: scn.warmup,
+        seed,
+        tick,
+        error_backoff: ERROR_BACKOFF,
+        fencing: scn.backend.variant.properties.fencing,
+    }
+}
+
+/// Warnings to show before a run starts.
+pub fn preflight_warnings(scn: &Scenario) -> Vec<String> {
+    let mut w = Vec::new();
+    if !scn.faults.is_empty() {
+        w.push(format!(
+            "this scenario has {} [[faults]]; fault injection is not implemented in this version, \
+             so the faults are NOT applied in this run",
+            scn.faults.len()
+        ));
+    }
+    if scn.backend.variant.properties.r#unsafe {
+        w.push(format!(
+            "{}:{} is deliberately UNSAFE: it exists to show what the checker catches",
+            scn.backend.kind.name, scn.backend.variant.name
+        ));
+    }
+    w
+}
+
+async fn run_on<B: Backend>(
+    backend: B,
+    scn: &Scenario,
+    seed: u64,
+    run_id: &str,
+    tick: Duration,
+    control: Control,
+) -> Result<(EngineOutput, Vec<String>), BackendError> {
+    let endpoints = backend.endpoints();
+    let keys = engine::key_names(&format!("lockstorm:{run_id}:"), scn.workload.keys);
+    let out = engine::run(Arc::new(backend), engine_config(scn, seed, tick), keys, control).await?;
+    Ok((out, endpoints))
+}
+
+/// Run `scn` to the end (or until `control.stop`) and assemble its result.
+pub async fn run_scenario(scn: &Scenario, tick: Duration, control: Control) -> Result<RunResult, BackendError> {
+    let seed = seed_of(scn);
+    let run_id = new_run_id();
+    let backend = registry::build(scn, &run_id, seed)?;
+    let (out, endpoints) = match backend {
+        AnyBackend::Mem(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Sqlite(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+    };
+    Ok(assemble(scn, seed, run_id, tick, endpoints, out))
+}
+
+fn assemble(
+    scn: &Scenario,
+    seed: u64,
+    run_id: String,
+    tick: Duration,
+    endpoints: Vec<String>,
+    out: EngineOutput,
+) -> RunResult {
+    let mut warnings = preflight_warnings(scn);
+    warnings.extend(out.warnings);
+    let snapshot = Arc::unwrap_or_clone(out.snapshot);
+    RunResult {
+        scenario_name: scn.name.clone(),
+        scenario_file: scn.file.display().to_string(),
+        seed,
+        duration_s: scn.duration.as_secs_f64(),
+        warmup_s: scn.warmup.as_secs_f64(),
+        nodes: scn.workload.nodes,
+        keys: scn.workload.keys,
+        backend_kind: scn.backend.kind.name.to_string(),
+        backend_variant: scn.backend.variant.name.to_string(),
+        endpoints,
+        properties: scn.backend.variant.properties,
+        run_id,
+        completed: out.completed,
+        elapsed_s: out.elapsed.as_secs_f64(),
+        thresholds: thresholds::evaluate(&scn.thresholds, &snapshot),
+        snapshot,
+        warnings,
+        faults: scn
+            .faults
+            .iter()
+            .map(|f| FaultRecord {
+                at_s: f.at.as_secs_f64(),
+                kind: f.kind.to_string(),
+                target: f.nodes.to_string(),
+                duration_s: f.duration.map_or(0.0, |d| d.as_secs_f64()),
+                applied: false,
+            })
+            .collect(),
+        tick_s: tick.as_secs_f64(),
+        interval_histograms: out.intervals,
+    }
+}
