@@ -18,15 +18,20 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let case = args.first().map(String::as_str).unwrap_or("uncontended");
     let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let (nodes, keys, pick) = match case {
@@ -63,7 +68,11 @@ acquire_timeout = "30s"
         .build()
         .expect("runtime");
     let r = rt
-        .block_on(run_scenario(&scn, Duration::from_secs(1), Control::default()))
+        .block_on(run_scenario(
+            &scn,
+            Duration::from_secs(1),
+            Control::default(),
+        ))
         .expect("mem run cannot fail to connect");
     let s = &r.snapshot;
     println!(

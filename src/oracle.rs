@@ -110,7 +110,9 @@ impl Oracle {
 
     /// Node `node` starts waiting for `key` at `now_us`.
     pub fn waiting(&self, key: u32, node: u32, now_us: u64) {
-        lock(&self.keys[key as usize]).waiters.push_back((now_us, node));
+        lock(&self.keys[key as usize])
+            .waiters
+            .push_back((now_us, node));
     }
 
     /// Node `node`, waiting since `req_us`, stopped waiting without a grant.
@@ -121,7 +123,14 @@ impl Oracle {
 
     /// Node `node` (waiting since `req_us`) was granted `key` with `token` and
     /// enters its critical section at `now_us`.
-    pub fn enter(&self, key: u32, node: u32, token: Option<u64>, req_us: u64, now_us: u64) -> Entry {
+    pub fn enter(
+        &self,
+        key: u32,
+        node: u32,
+        token: Option<u64>,
+        req_us: u64,
+        now_us: u64,
+    ) -> Entry {
         let mut k = lock(&self.keys[key as usize]);
         let k = &mut *k;
         let mut e = Entry::default();
@@ -134,7 +143,8 @@ impl Oracle {
             e.handoff_us = Some(now_us.saturating_sub(rel));
         }
         for b in &k.believers {
-            let fenced = self.fencing && matches!((token, b.token), (Some(new), Some(old)) if new > old);
+            let fenced =
+                self.fencing && matches!((token, b.token), (Some(new), Some(old)) if new > old);
             e.violations += 1;
             e.fenced += u32::from(fenced);
             k.open.push(OpenViolation {
@@ -161,14 +171,26 @@ impl Oracle {
 
     /// Node `node` leaves its critical section on `key` at `now_us`, writing
     /// `read + 1` with `token` (no write when the read was rejected).
-    pub fn exit(&self, key: u32, node: u32, token: Option<u64>, read: Option<u64>, now_us: u64) -> Exit {
+    pub fn exit(
+        &self,
+        key: u32,
+        node: u32,
+        token: Option<u64>,
+        read: Option<u64>,
+        now_us: u64,
+    ) -> Exit {
         let mut k = lock(&self.keys[key as usize]);
         let k = &mut *k;
         if let Some(i) = k.believers.iter().position(|b| b.node == node) {
             k.believers.swap_remove(i);
         }
         if !k.open.is_empty() {
-            self.close_open(key, &mut k.open, |v| v.first == node || v.second == node, now_us);
+            self.close_open(
+                key,
+                &mut k.open,
+                |v| v.first == node || v.second == node,
+                now_us,
+            );
         }
         k.last_release_us = Some(now_us);
         let Some(v) = read else {

@@ -75,12 +75,22 @@ async fn run_on<B: Backend>(
 ) -> Result<(EngineOutput, Vec<String>), BackendError> {
     let endpoints = backend.endpoints();
     let keys = engine::key_names(&format!("lockstorm:{run_id}:"), scn.workload.keys);
-    let out = engine::run(Arc::new(backend), engine_config(scn, seed, tick), keys, control).await?;
+    let out = engine::run(
+        Arc::new(backend),
+        engine_config(scn, seed, tick),
+        keys,
+        control,
+    )
+    .await?;
     Ok((out, endpoints))
 }
 
 /// Run `scn` to the end (or until `control.stop`) and assemble its result.
-pub async fn run_scenario(scn: &Scenario, tick: Duration, control: Control) -> Result<RunResult, BackendError> {
+pub async fn run_scenario(
+    scn: &Scenario,
+    tick: Duration,
+    control: Control,
+) -> Result<RunResult, BackendError> {
     let seed = seed_of(scn);
     let run_id = new_run_id();
     let backend = registry::build(scn, &run_id, seed)?;

@@ -26,7 +26,11 @@ pub fn evaluate(t: &Thresholds, snap: &Snapshot) -> Vec<ThresholdResult> {
     }
     if let Some(l) = t.p99_acquire {
         // In µs, like every latency in the report.
-        max("p99_acquire", l.as_micros() as f64, snap.latency.acquire.p99 as f64);
+        max(
+            "p99_acquire",
+            l.as_micros() as f64,
+            snap.latency.acquire.p99 as f64,
+        );
     }
     let mut min = |name: &str, limit: f64, actual: f64| {
         out.push(ThresholdResult {

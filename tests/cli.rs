@@ -32,13 +32,26 @@ fn every_malformed_scenario_exits_1_naming_its_line() {
         let out = lockstorm().arg("validate").arg(&f).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", f.display());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&f.display().to_string()), "{}: no file name in {err}", f.display());
+        assert!(
+            err.contains(&f.display().to_string()),
+            "{}: no file name in {err}",
+            f.display()
+        );
         for line in text.lines().filter_map(|l| l.strip_prefix("# expect: ")) {
             if let Some(n) = line.strip_prefix("line ") {
                 let want = format!("{}:{}:", f.display(), n.trim());
-                assert!(err.contains(&want), "{}: expected `{want}` in {err}", f.display());
+                assert!(
+                    err.contains(&want),
+                    "{}: expected `{want}` in {err}",
+                    f.display()
+                );
             } else {
-                assert!(err.contains(line.trim()), "{}: expected `{}` in {err}", f.display(), line.trim());
+                assert!(
+                    err.contains(line.trim()),
+                    "{}: expected `{}` in {err}",
+                    f.display(),
+                    line.trim()
+                );
             }
         }
         // `run` fails the same way, before touching any backend.
@@ -72,10 +85,23 @@ fn a_failed_threshold_exits_3_with_a_table() {
 }
 
 fn check_contract(report: &Path) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     for k in [
-        "schema_version", "tool", "scenario", "backend", "completed", "elapsed_s", "totals",
-        "latency_us", "fairness", "safety", "nodes", "timeseries", "faults", "thresholds",
+        "schema_version",
+        "tool",
+        "scenario",
+        "backend",
+        "completed",
+        "elapsed_s",
+        "totals",
+        "latency_us",
+        "fairness",
+        "safety",
+        "nodes",
+        "timeseries",
+        "faults",
+        "thresholds",
     ] {
         assert!(v.get(k).is_some(), "report.json lacks {k}");
     }
@@ -88,11 +114,20 @@ fn check_contract(report: &Path) -> serde_json::Value {
 fn report_dir_gets_every_file_and_the_json_contract() {
     let dir = tempfile::tempdir().unwrap();
     lockstorm()
-        .args(["run", "scenarios/quickstart.toml", "--duration", "2s", "--headless", "--report"])
+        .args([
+            "run",
+            "scenarios/quickstart.toml",
+            "--duration",
+            "2s",
+            "--headless",
+            "--report",
+        ])
         .arg(dir.path())
         .assert()
         .success()
-        .stdout(predicate::str::contains("quickstart — mem:fifo [fenced fair lease]"))
+        .stdout(predicate::str::contains(
+            "quickstart — mem:fifo [fenced fair lease]",
+        ))
         .stderr(predicate::str::contains("acq/s"));
     for f in ["report.json", "report.md", "timeseries.csv", "latency.hlog"] {
         assert!(dir.path().join(f).exists(), "{f} missing");
@@ -104,14 +139,23 @@ fn report_dir_gets_every_file_and_the_json_contract() {
     assert_eq!(v["safety"]["violations"], 0);
     assert!(v["totals"]["acquired"].as_u64().unwrap() > 100);
     let hlog = std::fs::read_to_string(dir.path().join("latency.hlog")).unwrap();
-    assert!(hlog.lines().any(|l| l.starts_with("Tag=acquire,")), "{hlog}");
+    assert!(
+        hlog.lines().any(|l| l.starts_with("Tag=acquire,")),
+        "{hlog}"
+    );
 }
 
 #[test]
 fn ctrl_c_writes_the_report_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let child = StdCommand::new(assert_cmd::cargo::cargo_bin("lockstorm"))
-        .args(["run", "scenarios/quickstart.toml", "--duration", "60s", "--report"])
+        .args([
+            "run",
+            "scenarios/quickstart.toml",
+            "--duration",
+            "60s",
+            "--report",
+        ])
         .arg(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

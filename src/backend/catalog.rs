@@ -89,7 +89,11 @@ pub static KINDS: &[KindInfo] = &[
         start_hint: None,
         implemented: true,
         variants: &[
-            v("fifo", "grants in request order", props(true, true, true, false)),
+            v(
+                "fifo",
+                "grants in request order",
+                props(true, true, true, false),
+            ),
             v(
                 "barging",
                 "any waiter (or a newcomer) may win after a release",
@@ -260,10 +264,22 @@ mod tests {
             let mut names = k.variant_names();
             names.sort();
             names.dedup();
-            assert_eq!(names.len(), k.variants.len(), "{} repeats a variant", k.name);
+            assert_eq!(
+                names.len(),
+                k.variants.len(),
+                "{} repeats a variant",
+                k.name
+            );
         }
         assert_eq!(kind("mem").unwrap().default_variant().name, "fifo");
-        assert!(kind("mem").unwrap().variant("broken").unwrap().properties.r#unsafe);
+        assert!(
+            kind("mem")
+                .unwrap()
+                .variant("broken")
+                .unwrap()
+                .properties
+                .r#unsafe
+        );
         assert!(kind("nope").is_none());
     }
 }

@@ -67,6 +67,8 @@ struct Slot {
     holder: Option<Holder>,
     queue: VecDeque<Waiter>,
     last_token: u64,
+    /// xorshift state for `barging`'s choice of whom to wake.
+    rng: u64,
 }
 
 #[derive(Debug)]
@@ -111,8 +113,15 @@ impl Service {
                 }
             }
             MemVariant::Barging => {
-                if let Some(w) = slot.queue.front() {
-                    w.wake.notify_one();
+                // Wake a waiter chosen at random, as a retry timer or a
+                // scheduler would: it races the releaser and any newcomer.
+                let n = slot.queue.len() as u64;
+                if n > 0 {
+                    slot.rng ^= slot.rng << 13;
+                    slot.rng ^= slot.rng >> 7;
+                    slot.rng ^= slot.rng << 17;
+                    let i = (slot.rng % n) as usize;
+                    slot.queue[i].wake.notify_one();
                 }
             }
         }
@@ -137,7 +146,14 @@ pub struct MemBackend {
 impl MemBackend {
     /// A service for `keys` keys with lease `ttl` and simulated round trip `rtt`.
     pub fn new(variant: MemVariant, keys: u32, ttl: Duration, rtt: Duration, seed: u64) -> Self {
-        let slots = (0..keys).map(|_| Mutex::new(Slot::default())).collect();
+        let slots = (0..keys)
+            .map(|k| {
+                Mutex::new(Slot {
+                    rng: (seed ^ 0x2545_f491_4f6c_dd1d).wrapping_mul(u64::from(k) * 2 + 1) | 1,
+                    ..Slot::default()
+                })
+            })
+            .collect();
         MemBackend {
             service: Arc::new(Service {
                 slots,
@@ -219,7 +235,9 @@ impl MemClient {
                     handle: ticket,
                 });
             }
-            if service.variant == MemVariant::Broken && self.rng.random_bool(BROKEN_GRANT_PROBABILITY) {
+            if service.variant == MemVariant::Broken
+                && self.rng.random_bool(BROKEN_GRANT_PROBABILITY)
+            {
                 // The bug: a second grant of a held lock, with the same token.
                 return Some(Grant {
                     token: Some(h.token),
@@ -317,12 +335,21 @@ mod tests {
     use super::*;
 
     fn key(i: u32) -> Key<'static> {
-        Key { index: i, name: "k" }
+        Key {
+            index: i,
+            name: "k",
+        }
     }
 
     #[tokio::test]
     async fn fifo_grants_in_request_order_with_increasing_tokens() {
-        let b = MemBackend::new(MemVariant::Fifo, 1, Duration::from_secs(5), Duration::ZERO, 1);
+        let b = MemBackend::new(
+            MemVariant::Fifo,
+            1,
+            Duration::from_secs(5),
+            Duration::ZERO,
+            1,
+        );
         let mut a = b.connect(0).await.unwrap();
         let Acquired::Granted(g0) = a.acquire(key(0), Duration::from_secs(1)).await.unwrap() else {
             panic!("free lock not granted")
@@ -342,7 +369,9 @@ mod tests {
         let mut order = Vec::new();
         for h in handles {
             let (n, r, mut c) = h.await.unwrap();
-            let Acquired::Granted(g) = r else { panic!("timed out") };
+            let Acquired::Granted(g) = r else {
+                panic!("timed out")
+            };
             order.push((n, g.token));
             c.release(key(0), g).await.unwrap();
         }
@@ -351,7 +380,13 @@ mod tests {
 
     #[tokio::test]
     async fn leases_expire_and_the_late_release_is_a_lost_lease() {
-        let b = MemBackend::new(MemVariant::Fifo, 1, Duration::from_millis(30), Duration::ZERO, 1);
+        let b = MemBackend::new(
+            MemVariant::Fifo,
+            1,
+            Duration::from_millis(30),
+            Duration::ZERO,
+            1,
+        );
         let mut a = b.connect(0).await.unwrap();
         let mut c = b.connect(1).await.unwrap();
         let Acquired::Granted(ga) = a.acquire(key(0), Duration::from_secs(1)).await.unwrap() else {
@@ -369,35 +404,66 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_leaves_the_queue() {
-        let b = MemBackend::new(MemVariant::Fifo, 1, Duration::from_secs(5), Duration::ZERO, 1);
+        let b = MemBackend::new(
+            MemVariant::Fifo,
+            1,
+            Duration::from_secs(5),
+            Duration::ZERO,
+            1,
+        );
         let mut a = b.connect(0).await.unwrap();
         let mut c = b.connect(1).await.unwrap();
         let Acquired::Granted(ga) = a.acquire(key(0), Duration::from_secs(1)).await.unwrap() else {
             panic!()
         };
-        assert_eq!(c.acquire(key(0), Duration::from_millis(10)).await.unwrap(), Acquired::TimedOut);
+        assert_eq!(
+            c.acquire(key(0), Duration::from_millis(10)).await.unwrap(),
+            Acquired::TimedOut
+        );
         a.release(key(0), ga).await.unwrap();
         // Nobody is queued, so the lock is free rather than handed to the quitter.
-        assert!(matches!(a.acquire(key(0), Duration::from_millis(10)).await.unwrap(), Acquired::Granted(_)));
+        assert!(matches!(
+            a.acquire(key(0), Duration::from_millis(10)).await.unwrap(),
+            Acquired::Granted(_)
+        ));
     }
 
     #[tokio::test]
     async fn dropped_acquire_does_not_strand_the_lock() {
-        let b = MemBackend::new(MemVariant::Fifo, 1, Duration::from_secs(5), Duration::ZERO, 1);
+        let b = MemBackend::new(
+            MemVariant::Fifo,
+            1,
+            Duration::from_secs(5),
+            Duration::ZERO,
+            1,
+        );
         let mut a = b.connect(0).await.unwrap();
         let mut c = b.connect(1).await.unwrap();
         let Acquired::Granted(ga) = a.acquire(key(0), Duration::from_secs(1)).await.unwrap() else {
             panic!()
         };
-        let r = tokio::time::timeout(Duration::from_millis(10), c.acquire(key(0), Duration::from_secs(5))).await;
+        let r = tokio::time::timeout(
+            Duration::from_millis(10),
+            c.acquire(key(0), Duration::from_secs(5)),
+        )
+        .await;
         assert!(r.is_err(), "should still be waiting");
         a.release(key(0), ga).await.unwrap();
-        assert!(matches!(a.acquire(key(0), Duration::from_millis(10)).await.unwrap(), Acquired::Granted(_)));
+        assert!(matches!(
+            a.acquire(key(0), Duration::from_millis(10)).await.unwrap(),
+            Acquired::Granted(_)
+        ));
     }
 
     #[tokio::test]
     async fn rtt_delays_every_call() {
-        let b = MemBackend::new(MemVariant::Fifo, 1, Duration::from_secs(5), Duration::from_millis(4), 1);
+        let b = MemBackend::new(
+            MemVariant::Fifo,
+            1,
+            Duration::from_secs(5),
+            Duration::from_millis(4),
+            1,
+        );
         let mut a = b.connect(0).await.unwrap();
         let t = Instant::now();
         let Acquired::Granted(g) = a.acquire(key(0), Duration::from_secs(1)).await.unwrap() else {

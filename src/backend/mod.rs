@@ -96,7 +96,8 @@ pub trait Backend: Send + Sync + 'static {
     type Client: LockClient;
 
     /// Open node `node`'s own client (connection, session, ...).
-    fn connect(&self, node: u32) -> impl Future<Output = Result<Self::Client, BackendError>> + Send;
+    fn connect(&self, node: u32)
+    -> impl Future<Output = Result<Self::Client, BackendError>> + Send;
 
     /// Remove everything this run created on the backend.
     fn cleanup(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
@@ -133,9 +134,18 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(redact("postgres://bob:s3cr@t@127.0.0.1:5432/db"), "postgres://bob:***@127.0.0.1:5432/db");
-        assert_eq!(redact("redis://:pw@127.0.0.1:6379"), "redis://:***@127.0.0.1:6379");
-        assert_eq!(redact("mysql://root@127.0.0.1:3306/mysql"), "mysql://root@127.0.0.1:3306/mysql");
+        assert_eq!(
+            redact("postgres://bob:s3cr@t@127.0.0.1:5432/db"),
+            "postgres://bob:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            redact("redis://:pw@127.0.0.1:6379"),
+            "redis://:***@127.0.0.1:6379"
+        );
+        assert_eq!(
+            redact("mysql://root@127.0.0.1:3306/mysql"),
+            "mysql://root@127.0.0.1:3306/mysql"
+        );
         assert_eq!(redact("127.0.0.1:2181"), "127.0.0.1:2181");
     }
 }

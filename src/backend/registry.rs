@@ -31,8 +31,9 @@ pub fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend, Back
     let retry = b.retry.unwrap_or(DEFAULT_RETRY);
     match b.kind.name {
         "mem" => {
-            let variant = MemVariant::from_name(b.variant.name)
-                .ok_or_else(|| BackendError::Op(format!("mem has no variant `{}`", b.variant.name)))?;
+            let variant = MemVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("mem has no variant `{}`", b.variant.name))
+            })?;
             Ok(AnyBackend::Mem(MemBackend::new(
                 variant,
                 scn.workload.keys,

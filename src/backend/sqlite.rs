@@ -41,8 +41,17 @@ impl SqliteBackend {
     /// by cleanup / on drop). `run_id`: short id namespacing the tables
     /// (`lockstorm_<run_id>_locks`, `lockstorm_<run_id>_tokens`). `ttl`: lease
     /// length. `retry`: pause between failed tries (jittered ±50%).
-    pub fn open(path: Option<&Path>, run_id: &str, ttl: Duration, retry: Duration) -> Result<Self, BackendError> {
-        if run_id.is_empty() || !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    pub fn open(
+        path: Option<&Path>,
+        run_id: &str,
+        ttl: Duration,
+        retry: Duration,
+    ) -> Result<Self, BackendError> {
+        if run_id.is_empty()
+            || !run_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(BackendError::Op(format!(
                 "sqlite: run id `{run_id}` must be non-empty ASCII letters, digits or `_`"
             )));
@@ -67,7 +76,8 @@ impl SqliteBackend {
             reason,
             hint: None,
         };
-        let conn = Connection::open(&backend.path).map_err(|e| unreachable(format!("cannot open: {e}")))?;
+        let conn = Connection::open(&backend.path)
+            .map_err(|e| unreachable(format!("cannot open: {e}")))?;
         let schema = format!(
             "CREATE TABLE IF NOT EXISTS \"{}\" (key TEXT PRIMARY KEY, owner INTEGER NOT NULL, \
              token INTEGER NOT NULL, expires_ms INTEGER NOT NULL);\n\
@@ -102,7 +112,10 @@ fn make_temp_dir(run_id: &str) -> Result<PathBuf, BackendError> {
     let mut last_err = None;
     for _ in 0..16 {
         let suffix: u64 = rand::random();
-        let dir = base.join(format!("lockstorm-{run_id}-{}-{suffix:016x}", std::process::id()));
+        let dir = base.join(format!(
+            "lockstorm-{run_id}-{}-{suffix:016x}",
+            std::process::id()
+        ));
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
@@ -153,7 +166,10 @@ impl Backend for SqliteBackend {
                  expires_ms = excluded.expires_ms WHERE \"{t}\".expires_ms <= ?5",
                 t = self.locks
             ),
-            release_sql: format!("DELETE FROM \"{}\" WHERE key = ?1 AND owner = ?2", self.locks),
+            release_sql: format!(
+                "DELETE FROM \"{}\" WHERE key = ?1 AND owner = ?2",
+                self.locks
+            ),
             ttl_ms: i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX),
             retry: self.retry,
         })
@@ -166,8 +182,11 @@ impl Backend for SqliteBackend {
             return Ok(()); // already cleaned up
         }
         // Without CREATE: never conjure up an empty database to clean.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.op_error("cleanup: cannot open", e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| self.op_error("cleanup: cannot open", e))?;
         conn.busy_timeout(SETUP_BUSY_TIMEOUT)
             .and_then(|()| {
                 conn.execute_batch(&format!(
@@ -178,8 +197,12 @@ impl Backend for SqliteBackend {
             .map_err(|e| self.op_error("cleanup: cannot drop the lock tables", e))?;
         drop(conn);
         if let Some(dir) = &self.temp_dir {
-            std::fs::remove_dir_all(dir)
-                .map_err(|e| BackendError::Op(format!("sqlite: cannot remove temp dir {}: {e}", dir.display())))?;
+            std::fs::remove_dir_all(dir).map_err(|e| {
+                BackendError::Op(format!(
+                    "sqlite: cannot remove temp dir {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         Ok(())
     }
@@ -211,7 +234,9 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 /// Wall clock in ms since the UNIX epoch (shared by all nodes).
 fn now_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -245,9 +270,13 @@ impl SqliteClient {
 
     fn attempt(&mut self, key: &str, owner: i64) -> rusqlite::Result<Option<u64>> {
         // Dropping `tx` without commit rolls back (token bump included).
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (token, changed) = {
-            let token: i64 = tx.prepare_cached(&self.bump_sql)?.query_row(params![key], |r| r.get(0))?;
+            let token: i64 = tx
+                .prepare_cached(&self.bump_sql)?
+                .query_row(params![key], |r| r.get(0))?;
             let now = now_ms();
             let expires = now.saturating_add(self.ttl_ms);
             let changed = tx
@@ -264,7 +293,9 @@ impl SqliteClient {
     }
 
     fn try_release(&mut self, key: &str, owner: i64) -> rusqlite::Result<usize> {
-        self.conn.prepare_cached(&self.release_sql)?.execute(params![key, owner])
+        self.conn
+            .prepare_cached(&self.release_sql)?
+            .execute(params![key, owner])
     }
 }
 
@@ -275,7 +306,10 @@ impl LockClient for SqliteClient {
         let handle = (u64::from(self.node) << 32) | (self.seq & 0xffff_ffff);
         loop {
             if let Some(token) = self.try_acquire(key.name, handle as i64)? {
-                return Ok(Acquired::Granted(Grant { token: Some(token), handle }));
+                return Ok(Acquired::Granted(Grant {
+                    token: Some(token),
+                    handle,
+                }));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -293,7 +327,10 @@ impl LockClient for SqliteClient {
                 Ok(_) => return Ok(Released::LeaseLost),
                 Err(e) if is_busy(&e) && Instant::now() < deadline => {}
                 Err(e) if is_busy(&e) => {
-                    let what = format!("release of key {:?} stayed busy for {RELEASE_BUSY_BUDGET:?}", key.name);
+                    let what = format!(
+                        "release of key {:?} stayed busy for {RELEASE_BUSY_BUDGET:?}",
+                        key.name
+                    );
                     return Err(self.op_error(&what, e));
                 }
                 Err(e) => return Err(self.op_error(&format!("release of key {:?}", key.name), e)),
@@ -324,8 +361,13 @@ mod tests {
 
     fn tables(path: &Path) -> Vec<String> {
         let conn = Connection::open(path).unwrap();
-        let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").unwrap();
-        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        let mut st = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,7 +378,12 @@ mod tests {
         let (mut a, mut c) = (b.connect(0).await.unwrap(), b.connect(1).await.unwrap());
         let ga = granted(a.acquire(key("k"), LONG).await.unwrap());
         let t = Instant::now();
-        assert_eq!(c.acquire(key("k"), Duration::from_millis(50)).await.unwrap(), Acquired::TimedOut);
+        assert_eq!(
+            c.acquire(key("k"), Duration::from_millis(50))
+                .await
+                .unwrap(),
+            Acquired::TimedOut
+        );
         assert!(t.elapsed() >= Duration::from_millis(50));
         assert_eq!(a.release(key("k"), ga).await.unwrap(), Released::Released);
         let gc = granted(c.acquire(key("k"), LONG).await.unwrap());
@@ -351,7 +398,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn expired_lease_is_taken_over_and_lost() {
-        let b = SqliteBackend::open(None, "t2", Duration::from_millis(50), Duration::from_millis(2)).unwrap();
+        let b = SqliteBackend::open(
+            None,
+            "t2",
+            Duration::from_millis(50),
+            Duration::from_millis(2),
+        )
+        .unwrap();
         let (mut a, mut c) = (b.connect(0).await.unwrap(), b.connect(1).await.unwrap());
         let ga = granted(a.acquire(key("k"), LONG).await.unwrap());
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -373,15 +426,24 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 for _ in 0..200 {
                     let g = loop {
-                        if let Acquired::Granted(g) = client.acquire(key("hot"), LONG).await.unwrap() {
+                        if let Acquired::Granted(g) =
+                            client.acquire(key("hot"), LONG).await.unwrap()
+                        {
                             break g;
                         }
                     };
-                    assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                    assert_eq!(
+                        holders.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two holders at once"
+                    );
                     order.lock().unwrap().push(g.token.unwrap());
                     tokio::task::yield_now().await;
                     holders.fetch_sub(1, Ordering::SeqCst);
-                    assert_eq!(client.release(key("hot"), g).await.unwrap(), Released::Released);
+                    assert_eq!(
+                        client.release(key("hot"), g).await.unwrap(),
+                        Released::Released
+                    );
                 }
             }));
         }
@@ -390,7 +452,10 @@ mod tests {
         }
         let order = order.lock().unwrap();
         assert_eq!(order.len(), 1600);
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "tokens not strictly increasing");
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "tokens not strictly increasing"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,10 +464,14 @@ mod tests {
         let path = dir.path().join("shared.db");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch("CREATE TABLE other (v TEXT); INSERT INTO other VALUES ('keep');").unwrap();
+            conn.execute_batch("CREATE TABLE other (v TEXT); INSERT INTO other VALUES ('keep');")
+                .unwrap();
         }
         let b = SqliteBackend::open(Some(&path), "ab12", LONG, Duration::from_millis(2)).unwrap();
-        assert_eq!(tables(&path), ["lockstorm_ab12_locks", "lockstorm_ab12_tokens", "other"]);
+        assert_eq!(
+            tables(&path),
+            ["lockstorm_ab12_locks", "lockstorm_ab12_tokens", "other"]
+        );
         let mut a = b.connect(0).await.unwrap();
         let g = granted(a.acquire(key("k"), LONG).await.unwrap());
         assert_eq!(a.release(key("k"), g).await.unwrap(), Released::Released);
@@ -410,7 +479,9 @@ mod tests {
         b.cleanup().await.unwrap();
         assert_eq!(tables(&path), ["other"]);
         let conn = Connection::open(&path).unwrap();
-        let v: String = conn.query_row("SELECT v FROM other", [], |r| r.get(0)).unwrap();
+        let v: String = conn
+            .query_row("SELECT v FROM other", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, "keep");
         drop(b);
         assert!(path.exists());
@@ -432,9 +503,15 @@ mod tests {
 
     #[test]
     fn bad_run_id_and_unopenable_path_are_errors() {
-        assert!(matches!(SqliteBackend::open(None, "a\"b", LONG, LONG), Err(BackendError::Op(_))));
+        assert!(matches!(
+            SqliteBackend::open(None, "a\"b", LONG, LONG),
+            Err(BackendError::Op(_))
+        ));
         let bad = Path::new("/nonexistent-dir-lockstorm/x/db.sqlite");
         let err = SqliteBackend::open(Some(bad), "ab", LONG, LONG).unwrap_err();
-        assert!(matches!(err, BackendError::Unreachable { hint: None, .. }), "{err:?}");
+        assert!(
+            matches!(err, BackendError::Unreachable { hint: None, .. }),
+            "{err:?}"
+        );
     }
 }

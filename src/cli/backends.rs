@@ -26,7 +26,10 @@ pub fn list() -> ExitCode {
         };
         println!("{:<10} {} ({status})", k.name, k.summary);
         if !k.default_endpoints.is_empty() {
-            println!("           default endpoint: {}", k.default_endpoints.join(", "));
+            println!(
+                "           default endpoint: {}",
+                k.default_endpoints.join(", ")
+            );
         }
         if let Some(h) = k.start_hint {
             println!("           start locally:    {h}");
@@ -42,6 +45,8 @@ pub fn list() -> ExitCode {
         }
         println!();
     }
-    println!("Properties are what the variant guarantees by design; lockstorm measures what it does.");
+    println!(
+        "Properties are what the variant guarantees by design; lockstorm measures what it does."
+    );
     ExitCode::SUCCESS
 }

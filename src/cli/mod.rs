@@ -29,7 +29,12 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 a threshold
 /// failed, 130 interrupted (the report is still written).
 #[derive(Debug, Parser)]
-#[command(name = "lockstorm", version, verbatim_doc_comment, max_term_width = 100)]
+#[command(
+    name = "lockstorm",
+    version,
+    verbatim_doc_comment,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

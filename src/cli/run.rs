@@ -10,7 +10,9 @@ use lockstorm::run::{preflight_warnings, run_scenario};
 use lockstorm::scenario::Scenario;
 use tokio::sync::watch;
 
-use super::{EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_THRESHOLD, RunArgs, color_stdout, error, headless};
+use super::{
+    EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_THRESHOLD, RunArgs, color_stdout, error, headless,
+};
 
 pub fn run(args: RunArgs) -> ExitCode {
     let mut scn = match Scenario::load(&args.scenario) {
@@ -32,7 +34,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     if let Some(s) = args.seed {
         scn.seed = Some(s);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error(format!("cannot start the async runtime: {e}"));
@@ -97,7 +102,10 @@ async fn run_async(scn: Scenario, args: RunArgs) -> ExitCode {
     if !result.completed {
         ExitCode::from(EXIT_INTERRUPTED)
     } else if !result.thresholds_passed() {
-        eprintln!("lockstorm: {} threshold(s) failed", result.thresholds.iter().filter(|t| !t.passed).count());
+        eprintln!(
+            "lockstorm: {} threshold(s) failed",
+            result.thresholds.iter().filter(|t| !t.passed).count()
+        );
         ExitCode::from(EXIT_THRESHOLD)
     } else {
         ExitCode::SUCCESS

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, BackendError};
 use crate::clock::Clock;
-use crate::metrics::{Collector, CollectorConfig, IntervalHistogram, NodeRecorder, Phase, Snapshot};
+use crate::metrics::{
+    Collector, CollectorConfig, IntervalHistogram, NodeRecorder, Phase, Snapshot,
+};
 use crate::oracle::Oracle;
 use crate::scenario::{Dist, KeyPick};
 use node::{NodeCtx, run_node};
@@ -170,7 +172,12 @@ pub async fn run<B: Backend>(
     );
     let mut tasks = JoinSet::new();
     for (id, client) in clients.into_iter().enumerate() {
-        tasks.spawn(run_node(id as u32, client, Arc::clone(&recorders[id]), Arc::clone(&ctx)));
+        tasks.spawn(run_node(
+            id as u32,
+            client,
+            Arc::clone(&recorders[id]),
+            Arc::clone(&ctx),
+        ));
     }
     let mut running = cfg.nodes;
     let mut ticker = tokio::time::interval_at((clock.origin() + cfg.tick).into(), cfg.tick);

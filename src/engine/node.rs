@@ -69,9 +69,16 @@ impl Picker {
 }
 
 /// Run node `id` until the stop token fires.
-pub(crate) async fn run_node<C: LockClient>(id: u32, mut client: C, rec: Arc<NodeRecorder>, ctx: Arc<NodeCtx>) {
+pub(crate) async fn run_node<C: LockClient>(
+    id: u32,
+    mut client: C,
+    rec: Arc<NodeRecorder>,
+    ctx: Arc<NodeCtx>,
+) {
     let cfg = &*ctx.cfg;
-    let mut rng = SmallRng::seed_from_u64(cfg.seed ^ 0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(u64::from(id) + 1));
+    let mut rng = SmallRng::seed_from_u64(
+        cfg.seed ^ 0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(u64::from(id) + 1),
+    );
     let mut picker = Picker::new(cfg.key_pick, cfg.keys, id);
     // Open loop: each node is a Poisson process of rate R/N; together they
     // are a Poisson process of rate R.
@@ -115,10 +122,13 @@ pub(crate) async fn run_node<C: LockClient>(id: u32, mut client: C, rec: Arc<Nod
             r = client.acquire(k, cfg.acquire_timeout) => r,
         };
         let answered = Instant::now();
-        let wait_us = u64::try_from(answered.saturating_duration_since(intended).as_micros()).unwrap_or(u64::MAX);
+        let wait_us = u64::try_from(answered.saturating_duration_since(intended).as_micros())
+            .unwrap_or(u64::MAX);
         match res {
             Ok(Acquired::Granted(grant)) => {
-                let entry = ctx.oracle.enter(key, id, grant.token, req_us, ctx.clock.us_of(answered));
+                let entry =
+                    ctx.oracle
+                        .enter(key, id, grant.token, req_us, ctx.clock.us_of(answered));
                 rec.set_state(NodeState::Holding);
                 let hold = cfg.hold.sample(&mut rng);
                 if !hold.is_zero() {
@@ -128,11 +138,14 @@ pub(crate) async fn run_node<C: LockClient>(id: u32, mut client: C, rec: Arc<Nod
                         _ = pace::sleep(hold) => {}
                     }
                 }
-                let exit = ctx.oracle.exit(key, id, grant.token, entry.read, ctx.clock.now_us());
+                let exit = ctx
+                    .oracle
+                    .exit(key, id, grant.token, entry.read, ctx.clock.now_us());
                 let t0 = Instant::now();
                 // Bounded even if the server hangs; always attempted, so
                 // nothing is left locked when the run stops.
-                let released = tokio::time::timeout(cfg.acquire_timeout, client.release(k, grant)).await;
+                let released =
+                    tokio::time::timeout(cfg.acquire_timeout, client.release(k, grant)).await;
                 let release_us = t0.elapsed().as_micros() as u64;
                 rec.with(|s| {
                     s.attempts += 1;

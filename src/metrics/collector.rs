@@ -106,13 +106,22 @@ pub struct Collector {
 
 fn record_all(h: &mut Histogram<u64>, values: &[u32]) {
     for &v in values {
-        h.saturating_record(u64::from(v).max(1));
+        // `saturating_record` would clamp to the current (auto-sized)
+        // range instead of growing it; `record` grows it.
+        let v = u64::from(v).max(1);
+        if h.record(v).is_err() {
+            h.saturating_record(v);
+        }
     }
 }
 
 impl Collector {
     /// A collector over `recorders` (node i is `recorders[i]`).
-    pub fn new(cfg: CollectorConfig, oracle: Arc<Oracle>, recorders: Vec<Arc<NodeRecorder>>) -> Self {
+    pub fn new(
+        cfg: CollectorConfig,
+        oracle: Arc<Oracle>,
+        recorders: Vec<Arc<NodeRecorder>>,
+    ) -> Self {
         let mut c = Collector {
             measuring: cfg.warmup_us == 0,
             cfg,
@@ -195,10 +204,9 @@ impl Collector {
                 }
             });
         }
-        let total = self
-            .nodes
-            .iter()
-            .fold(Counts::default(), |acc, n| acc.plus(n.now.minus(n.baseline)));
+        let total = self.nodes.iter().fold(Counts::default(), |acc, n| {
+            acc.plus(n.now.minus(n.baseline))
+        });
         if start_measuring {
             self.measuring = true;
             self.measure_start_us = now_us;
@@ -217,7 +225,9 @@ impl Collector {
     fn push_series(&mut self, now_us: u64, total: Counts) {
         let d = total.minus(self.prev_total);
         self.prev_total = total;
-        let secs = (now_us.saturating_sub(self.last_tick_us.max(self.measure_start_us)) as f64 / 1e6).max(1e-6);
+        let secs = (now_us.saturating_sub(self.last_tick_us.max(self.measure_start_us)) as f64
+            / 1e6)
+            .max(1e-6);
         let s = summarize(&self.tick_acquire);
         self.series.push(SeriesPoint {
             t_s: now_us as f64 / 1e6,
@@ -255,10 +265,17 @@ impl Collector {
         } else {
             0.0
         };
-        let per_node: Vec<u64> = self.nodes.iter().map(|n| n.now.acquired - n.baseline.acquired).collect();
+        let per_node: Vec<u64> = self
+            .nodes
+            .iter()
+            .map(|n| n.now.acquired - n.baseline.acquired)
+            .collect();
         let max_wait = self.nodes.iter().map(|n| n.max_wait_us).max().unwrap_or(0);
         // Safety is never excused by the warmup: counted from the start.
-        let all = self.nodes.iter().fold(Counts::default(), |acc, n| acc.plus(n.now));
+        let all = self
+            .nodes
+            .iter()
+            .fold(Counts::default(), |acc, n| acc.plus(n.now));
         Snapshot {
             phase: Some(phase),
             elapsed_s: now_us as f64 / 1e6,
@@ -323,5 +340,26 @@ impl Collector {
             self.close_hlog_interval(now_us);
         }
         (snap, self.intervals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_latencies_grow_the_histogram_instead_of_clamping() {
+        for sigfig in [NODE_SIGFIG, MERGED_SIGFIG] {
+            let mut h = new_histogram(sigfig);
+            record_all(&mut h, &[0, 3, 2_200_000, u32::MAX]);
+            assert_eq!(h.len(), 4);
+            assert_eq!(h.min(), 1, "zero is recorded as 1µs");
+            assert!(
+                h.value_at_quantile(0.7) >= 2_000_000,
+                "{}",
+                h.value_at_quantile(0.7)
+            );
+            assert!(h.max() >= u64::from(u32::MAX) / 2);
+        }
     }
 }

@@ -73,7 +73,10 @@ mod tests {
         let f = fairness_of(&[], 0, 0);
         assert_eq!(f.jain, 1.0);
         assert_eq!(f.min_node_acquired, 0);
-        assert_eq!(summarize(&Histogram::<u64>::new(3).unwrap()), LatencySummary::default());
+        assert_eq!(
+            summarize(&Histogram::<u64>::new(3).unwrap()),
+            LatencySummary::default()
+        );
     }
 
     #[test]
@@ -84,7 +87,10 @@ mod tests {
         }
         let s = summarize(&h);
         assert_eq!(s.count, 1000);
-        assert_eq!((s.min, s.p50, s.p90, s.p99, s.p999, s.max), (1, 500, 900, 990, 999, 1000));
+        assert_eq!(
+            (s.min, s.p50, s.p90, s.p99, s.p999, s.max),
+            (1, 500, 900, 990, 999, 1000)
+        );
         assert!((s.mean - 500.5).abs() < 0.01);
     }
 }

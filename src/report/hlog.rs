@@ -61,7 +61,8 @@ mod tests {
                 assert_eq!(i.duration().as_secs(), 1);
                 let mut de = hdrhistogram::serialization::Deserializer::new();
                 let decoded = base64_decode(i.encoded_histogram());
-                let h: hdrhistogram::Histogram<u64> = de.deserialize(&mut decoded.as_slice()).unwrap();
+                let h: hdrhistogram::Histogram<u64> =
+                    de.deserialize(&mut decoded.as_slice()).unwrap();
                 assert_eq!(h.len(), 2);
                 assert_eq!(h.max(), h.highest_equivalent(900));
                 hists += 1;

@@ -68,27 +68,74 @@ mod tests {
         let v = value(&crate::report::fixture::result());
         let need: &[(&str, &[&str])] = &[
             ("tool", &["name", "version"]),
-            ("scenario", &["name", "file", "seed", "duration_s", "nodes", "keys"]),
+            (
+                "scenario",
+                &["name", "file", "seed", "duration_s", "nodes", "keys"],
+            ),
             ("backend", &["kind", "variant", "endpoints", "properties"]),
-            ("totals", &["attempts", "acquired", "timeouts", "errors", "released", "throughput_per_s"]),
+            (
+                "totals",
+                &[
+                    "attempts",
+                    "acquired",
+                    "timeouts",
+                    "errors",
+                    "released",
+                    "throughput_per_s",
+                ],
+            ),
             ("latency_us", &["acquire", "release", "handoff"]),
-            ("fairness", &["jain", "cov", "min_node_acquired", "max_node_acquired", "max_wait_us", "fifo_inversions"]),
-            ("safety", &["violations", "fenced_violations", "unfenced_violations", "lost_leases", "lost_updates", "examples"]),
+            (
+                "fairness",
+                &[
+                    "jain",
+                    "cov",
+                    "min_node_acquired",
+                    "max_node_acquired",
+                    "max_wait_us",
+                    "fifo_inversions",
+                ],
+            ),
+            (
+                "safety",
+                &[
+                    "violations",
+                    "fenced_violations",
+                    "unfenced_violations",
+                    "lost_leases",
+                    "lost_updates",
+                    "examples",
+                ],
+            ),
         ];
         for (k, subs) in need {
             for s in *subs {
                 assert!(v[k].get(s).is_some(), "missing {k}.{s}");
             }
         }
-        for k in ["schema_version", "completed", "elapsed_s", "nodes", "timeseries", "faults", "thresholds"] {
+        for k in [
+            "schema_version",
+            "completed",
+            "elapsed_s",
+            "nodes",
+            "timeseries",
+            "faults",
+            "thresholds",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         for p in ["fencing", "fair", "lease", "unsafe"] {
-            assert!(v["backend"]["properties"].get(p).is_some(), "missing property {p}");
+            assert!(
+                v["backend"]["properties"].get(p).is_some(),
+                "missing property {p}"
+            );
         }
         for h in ["acquire", "release", "handoff"] {
             for p in ["count", "min", "mean", "p50", "p90", "p99", "p999", "max"] {
-                assert!(v["latency_us"][h].get(p).is_some(), "missing latency_us.{h}.{p}");
+                assert!(
+                    v["latency_us"][h].get(p).is_some(),
+                    "missing latency_us.{h}.{p}"
+                );
             }
         }
         assert_eq!(v["schema_version"], 1);

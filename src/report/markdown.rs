@@ -21,7 +21,11 @@ pub fn render(r: &RunResult) -> String {
         r.nodes,
         r.keys,
         r.seed,
-        if r.completed { "completed" } else { "**stopped early**" },
+        if r.completed {
+            "completed"
+        } else {
+            "**stopped early**"
+        },
         r.elapsed_s,
         r.warmup_s,
         r.scenario_file
@@ -43,7 +47,10 @@ pub fn render(r: &RunResult) -> String {
             sf.violations, sf.fenced_violations, sf.unfenced_violations
         );
     }
-    let _ = writeln!(o, "| violations | fenced | unfenced | lost leases | lost updates | stale accesses rejected |");
+    let _ = writeln!(
+        o,
+        "| violations | fenced | unfenced | lost leases | lost updates | stale accesses rejected |"
+    );
     let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         o,
@@ -74,7 +81,10 @@ pub fn render(r: &RunResult) -> String {
         o.push('\n');
     }
     let _ = writeln!(o, "## Throughput\n");
-    let _ = writeln!(o, "| attempts | acquired | per second | timeouts | errors | released |");
+    let _ = writeln!(
+        o,
+        "| attempts | acquired | per second | timeouts | errors | released |"
+    );
     let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         o,
@@ -82,7 +92,10 @@ pub fn render(r: &RunResult) -> String {
         t.attempts, t.acquired, t.throughput_per_s, t.timeouts, t.errors, t.released
     );
     let _ = writeln!(o, "## Latency\n");
-    let _ = writeln!(o, "| | count | min | mean | p50 | p90 | p99 | p99.9 | max |");
+    let _ = writeln!(
+        o,
+        "| | count | min | mean | p50 | p90 | p99 | p99.9 | max |"
+    );
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, l) in [
         ("acquire", &s.latency.acquire),
@@ -104,7 +117,10 @@ pub fn render(r: &RunResult) -> String {
     }
     let f = &s.fairness;
     let _ = writeln!(o, "\n## Fairness\n");
-    let _ = writeln!(o, "| Jain | CoV | min node | max node | longest wait | FIFO inversions |");
+    let _ = writeln!(
+        o,
+        "| Jain | CoV | min node | max node | longest wait | FIFO inversions |"
+    );
     let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         o,
@@ -150,7 +166,10 @@ pub fn render(r: &RunResult) -> String {
         o.push('\n');
     }
     let _ = writeln!(o, "## Nodes\n");
-    let _ = writeln!(o, "| node | acquired | timeouts | errors | p50 | p99 | longest wait |");
+    let _ = writeln!(
+        o,
+        "| node | acquired | timeouts | errors | p50 | p99 | longest wait |"
+    );
     let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|");
     const MAX_ROWS: usize = 64;
     for n in s.nodes.iter().take(MAX_ROWS) {
@@ -167,7 +186,11 @@ pub fn render(r: &RunResult) -> String {
         );
     }
     if s.nodes.len() > MAX_ROWS {
-        let _ = writeln!(o, "\n({} more nodes in report.json)", s.nodes.len() - MAX_ROWS);
+        let _ = writeln!(
+            o,
+            "\n({} more nodes in report.json)",
+            s.nodes.len() - MAX_ROWS
+        );
     }
     o
 }
@@ -179,7 +202,9 @@ mod tests {
         let md = super::render(&crate::report::fixture::result());
         assert!(md.starts_with("# lockstorm report: fixture\n"));
         assert!(md.contains("**2 violations** (2 fenced, 0 unfenced)."));
-        assert!(md.contains("| acquire | 1000 | 5µs | 121µs | 100µs | 200µs | 900µs | 1.50ms | 2.00ms |"));
+        assert!(md.contains(
+            "| acquire | 1000 | 5µs | 121µs | 100µs | 200µs | 900µs | 1.50ms | 2.00ms |"
+        ));
         assert!(md.contains("| `max_unfenced_violations` | 0 | 0 | pass |"));
         assert!(md.contains("| 1 | 400 | 10 | 0 | 0µs | 1.00ms | 0µs |"));
     }

@@ -181,8 +181,14 @@ mod tests {
     fn writes_every_file() {
         let dir = tempfile::tempdir().unwrap();
         let files = write_all(&fixture::result(), dir.path()).unwrap();
-        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["report.json", "report.md", "timeseries.csv", "latency.hlog"]);
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["report.json", "report.md", "timeseries.csv", "latency.hlog"]
+        );
         for f in files {
             assert!(std::fs::metadata(f).unwrap().len() > 0);
         }

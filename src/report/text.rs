@@ -26,7 +26,11 @@ pub fn summary(r: &RunResult) -> String {
     let s = &r.snapshot;
     let t = &s.totals;
     let mut o = String::new();
-    let state = if r.completed { "completed" } else { "stopped early" };
+    let state = if r.completed {
+        "completed"
+    } else {
+        "stopped early"
+    };
     let _ = writeln!(
         o,
         "{} — {}:{} [{}] — {} nodes, {} keys — {} after {:.1}s (seed {})",
@@ -45,7 +49,10 @@ pub fn summary(r: &RunResult) -> String {
         "  acquired {} of {} attempts ({:.0}/s), {} timeouts, {} errors, {} released",
         t.acquired, t.attempts, t.throughput_per_s, t.timeouts, t.errors, t.released
     );
-    let _ = writeln!(o, "  latency       p50       p90       p99     p99.9       max");
+    let _ = writeln!(
+        o,
+        "  latency       p50       p90       p99     p99.9       max"
+    );
     for (name, l) in [
         ("acquire", &s.latency.acquire),
         ("release", &s.latency.release),
@@ -135,7 +142,9 @@ mod tests {
     #[test]
     fn summary_names_the_figures() {
         let s = super::summary(&crate::report::fixture::result());
-        assert!(s.starts_with("fixture — mem:fifo [fenced fair lease] — 2 nodes, 1 keys — completed"));
+        assert!(
+            s.starts_with("fixture — mem:fifo [fenced fair lease] — 2 nodes, 1 keys — completed")
+        );
         assert!(s.contains("acquired 1000 of 1010 attempts (100/s), 10 timeouts"));
         assert!(s.contains("VIOLATIONS 2 (2 fenced, 0 unfenced)"));
         assert!(s.contains("ok   max_unfenced_violations"));
