@@ -93,7 +93,7 @@ pub async fn run_scenario(
 ) -> Result<RunResult, BackendError> {
     let seed = seed_of(scn);
     let run_id = new_run_id();
-    let backend = registry::build(scn, &run_id, seed)?;
+    let backend = registry::build(scn, &run_id, seed).await?;
     let (out, endpoints) = match backend {
         AnyBackend::Mem(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Sqlite(b) => run_on(b, scn, seed, &run_id, tick, control).await?,

@@ -25,7 +25,9 @@ pub enum AnyBackend {
 }
 
 /// Build the backend a scenario names. `run_id` namespaces what the run creates.
-pub fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend, BackendError> {
+/// Async so that network backends can check their endpoint and create what
+/// they need (tables, parent znodes) before any node connects.
+pub async fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend, BackendError> {
     let b = &scn.backend;
     let ttl = b.ttl.unwrap_or(DEFAULT_TTL);
     let retry = b.retry.unwrap_or(DEFAULT_RETRY);
