@@ -97,6 +97,8 @@ pub async fn run_scenario(
     let (out, endpoints) = match backend {
         AnyBackend::Mem(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Sqlite(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Redis(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Redlock(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
     };
     Ok(assemble(scn, seed, run_id, tick, endpoints, out))
 }

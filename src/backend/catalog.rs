@@ -123,7 +123,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "single Redis server",
         default_endpoints: &["redis://127.0.0.1:6379"],
         start_hint: Some("scripts/backends up redis"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "set-nx",
@@ -153,7 +153,7 @@ pub static KINDS: &[KindInfo] = &[
             "redis://127.0.0.1:7005",
         ],
         start_hint: Some("scripts/backends up redlock"),
-        implemented: false,
+        implemented: true,
         variants: &[v(
             "quorum",
             "majority of instances within validity = ttl - elapsed - drift",

@@ -9,7 +9,10 @@
 
 pub mod catalog;
 pub mod mem;
+pub mod redis;
+pub mod redlock;
 pub mod registry;
+pub mod resp;
 pub mod sqlite;
 
 use std::future::Future;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use super::BackendError;
 use super::mem::{MemBackend, MemVariant};
+use super::redis::{RedisBackend, RedisVariant};
+use super::redlock::RedlockBackend;
 use super::sqlite::SqliteBackend;
 use crate::scenario::Scenario;
 
@@ -22,6 +24,25 @@ pub enum AnyBackend {
     Mem(MemBackend),
     /// SQLite lease rows.
     Sqlite(SqliteBackend),
+    /// One Redis server.
+    Redis(RedisBackend),
+    /// Redlock over N Redis instances.
+    Redlock(RedlockBackend),
+}
+
+/// The scenario's endpoint for this kind, or the kind's default.
+fn endpoint(scn: &Scenario) -> String {
+    scn.backend
+        .url
+        .clone()
+        .or_else(|| {
+            scn.backend
+                .kind
+                .default_endpoints
+                .first()
+                .map(|s| s.to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// Build the backend a scenario names. `run_id` namespaces what the run creates.
@@ -50,6 +71,28 @@ pub async fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend
             ttl,
             retry,
         )?)),
+        "redis" => {
+            let variant = RedisVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("redis has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Redis(
+                RedisBackend::open(&endpoint(scn), variant, run_id, ttl, retry, seed).await?,
+            ))
+        }
+        "redlock" => {
+            let urls: Vec<String> = if b.urls.is_empty() {
+                b.kind
+                    .default_endpoints
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                b.urls.clone()
+            };
+            Ok(AnyBackend::Redlock(
+                RedlockBackend::open(&urls, run_id, ttl, retry, seed).await?,
+            ))
+        }
         other => Err(BackendError::Op(format!(
             "backend kind `{other}` is not implemented in this version of lockstorm yet; \
              `lockstorm backends` lists what runs (mem and sqlite run with no server)"

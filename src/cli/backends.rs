@@ -1,6 +1,8 @@
 //! `lockstorm backends`.
 
+use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use lockstorm::backend::catalog::{KINDS, Properties};
 
@@ -15,14 +17,54 @@ fn props(p: Properties) -> String {
     v.join(" ")
 }
 
+/// `host:port` of a URL-like endpoint (`scheme://user:pass@host:port/path`).
+fn host_port(endpoint: &str) -> &str {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let rest = rest.split('/').next().unwrap_or(rest);
+    rest.rsplit_once('@').map_or(rest, |(_, hp)| hp)
+}
+
+/// Whether something accepts TCP connections at `endpoint` (a quick probe,
+/// not a protocol check).
+fn answers(endpoint: &str) -> bool {
+    host_port(endpoint)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+}
+
 pub fn list() -> ExitCode {
-    for k in KINDS {
+    // Probe every default endpoint at once.
+    let reach: Vec<Vec<bool>> = std::thread::scope(|s| {
+        let handles: Vec<_> = KINDS
+            .iter()
+            .map(|k| {
+                s.spawn(move || {
+                    k.default_endpoints
+                        .iter()
+                        .map(|e| answers(e))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (k, reach) in KINDS.iter().zip(&reach) {
+        let up = reach.iter().filter(|&&r| r).count();
         let status = if !k.implemented {
             "not in this version yet".to_string()
         } else if k.default_endpoints.is_empty() {
-            "embedded, no server needed".to_string()
+            "ready".to_string()
+        } else if up == reach.len() {
+            "default endpoint answers".to_string()
+        } else if up == 0 {
+            "default endpoint DOWN".to_string()
         } else {
-            "available".to_string()
+            format!("{up} of {} default endpoints answer", reach.len())
         };
         println!("{:<10} {} ({status})", k.name, k.summary);
         if !k.default_endpoints.is_empty() {

@@ -24,6 +24,84 @@ pub fn server_up(name: &str, addr: &str) -> bool {
     if std::env::var_os("LOCKSTORM_REQUIRE_BACKENDS").is_some_and(|v| v != "0") {
         panic!("{name} does not answer on {addr}; start it with `scripts/backends up {name}`");
     }
-    eprintln!("SKIPPED: {name} does not answer on {addr} (run `scripts/backends up {name}`, or scripts/test)");
+    eprintln!(
+        "SKIPPED: {name} does not answer on {addr} (run `scripts/backends up {name}`, or scripts/test)"
+    );
     false
+}
+
+/// A port nothing listens on right now (the OS picked it; a small race).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("the OS hands out a free loopback port")
+}
+
+/// A private `redis-server` on its own port, for tests that stop and start
+/// a server mid-run without disturbing the shared one. Killed on drop.
+pub struct PrivateRedis {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Start one on a free port, or `None` (with a skip message, or a panic
+    /// under LOCKSTORM_REQUIRE_BACKENDS) if `redis-server` is not installed.
+    pub fn start() -> Option<PrivateRedis> {
+        let mut r = PrivateRedis {
+            port: free_port(),
+            child: None,
+        };
+        if !r.restart() {
+            if std::env::var_os("LOCKSTORM_REQUIRE_BACKENDS").is_some_and(|v| v != "0") {
+                panic!("redis-server is not installed; run `scripts/backends up redis`");
+            }
+            eprintln!("SKIPPED: redis-server is not installed (run `scripts/backends up redis`)");
+            return None;
+        }
+        Some(r)
+    }
+
+    /// The URL to use in a scenario.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop it (SIGKILL, like a crash) and wait until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port (empty: no persistence). False if
+    /// redis-server could not be started.
+    pub fn restart(&mut self) -> bool {
+        self.stop();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else { return false };
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        for _ in 0..100 {
+            if TcpStream::connect(&addr).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
