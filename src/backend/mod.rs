@@ -16,6 +16,8 @@ pub mod resp;
 pub mod sqlite;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A key as a node sees it: its index (0-based) and its name on the backend.
@@ -91,7 +93,32 @@ pub trait LockClient: Send + 'static {
         key: Key<'_>,
         grant: Grant,
     ) -> impl Future<Output = Result<Released, BackendError>> + Send;
+
+    /// Called once after connect. A client that does background work for its
+    /// node (lease keepalives, heartbeats on another task) must stop that work
+    /// while `signal` is set, as a paused process would.
+    fn attach_pause(&mut self, _signal: PauseSignal) {}
 }
+
+/// Set while the engine holds a node frozen (a `pause` fault).
+#[derive(Debug, Clone, Default)]
+pub struct PauseSignal(Arc<AtomicBool>);
+
+impl PauseSignal {
+    /// Whether the node is frozen now.
+    pub fn is_paused(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Freeze or thaw the node.
+    pub fn set(&self, paused: bool) {
+        self.0.store(paused, Ordering::Release);
+    }
+}
+
+/// Where node `n` connects to reach upstream `host:port`: the fault proxy's
+/// per-node listener, or `None` to connect directly.
+pub type Route = Arc<dyn Fn(u32, &str) -> Option<String> + Send + Sync>;
 
 /// A lock service for one run.
 pub trait Backend: Send + Sync + 'static {
@@ -107,6 +134,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Endpoints in use, passwords redacted.
     fn endpoints(&self) -> Vec<String>;
+
+    /// Every server this backend's nodes connect to, as `host:port`, for the
+    /// fault proxy. Empty when the backend has no network traffic.
+    fn upstreams(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// From now on, node `n` connects to `route(n, upstream)` where that is
+    /// `Some` (the fault proxy), instead of the upstream itself. Called before
+    /// any node connects. Backends that ignore it cannot take network faults.
+    fn set_route(&mut self, _route: Route) {}
 }
 
 /// Replace the password in a URL-like endpoint with `***`.
