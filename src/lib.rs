@@ -15,3 +15,4 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod thresholds;
+pub mod tui;

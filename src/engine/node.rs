@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::EngineConfig;
 use crate::backend::{Acquired, Key, LockClient, Released};
 use crate::clock::Clock;
-use crate::metrics::{NodeRecorder, NodeState, NodeStats};
+use crate::metrics::{HoldSpan, NodeRecorder, NodeState, NodeStats};
 use crate::oracle::Oracle;
 use crate::pace;
 use crate::scenario::KeyPick;
@@ -29,6 +29,7 @@ pub(crate) struct NodeCtx {
     pub keys: Arc<[String]>,
     pub cfg: Arc<EngineConfig>,
     pub stop: CancellationToken,
+    pub load: super::LoadControl,
 }
 
 /// Picks the key of each cycle.
@@ -92,6 +93,10 @@ pub(crate) async fn run_node<C: LockClient>(
     let stop = &ctx.stop;
     rec.set_state(NodeState::Idle);
     while !stop.is_cancelled() {
+        // Paused, or removed with `-` (the dashboard): two atomic loads.
+        if ctx.load.blocks(id) && ctx.load.wait(id, stop).await {
+            break;
+        }
         let intended = match &arrivals {
             Some(exp) => {
                 let t = next_start;
@@ -126,9 +131,8 @@ pub(crate) async fn run_node<C: LockClient>(
             .unwrap_or(u64::MAX);
         match res {
             Ok(Acquired::Granted(grant)) => {
-                let entry =
-                    ctx.oracle
-                        .enter(key, id, grant.token, req_us, ctx.clock.us_of(answered));
+                let grant_us = ctx.clock.us_of(answered);
+                let entry = ctx.oracle.enter(key, id, grant.token, req_us, grant_us);
                 rec.set_state(NodeState::Holding);
                 let hold = cfg.hold.sample(&mut rng);
                 if !hold.is_zero() {
@@ -138,9 +142,8 @@ pub(crate) async fn run_node<C: LockClient>(
                         _ = pace::sleep(hold) => {}
                     }
                 }
-                let exit = ctx
-                    .oracle
-                    .exit(key, id, grant.token, entry.read, ctx.clock.now_us());
+                let exit_us = ctx.clock.now_us();
+                let exit = ctx.oracle.exit(key, id, grant.token, entry.read, exit_us);
                 let t0 = Instant::now();
                 // Bounded even if the server hangs; always attempted, so
                 // nothing is left locked when the run stops.
@@ -159,6 +162,14 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.fenced_violations += u64::from(entry.fenced);
                     s.fifo_inversions += u64::from(entry.fifo_inversion);
                     s.stale_rejected += u64::from(exit.stale_rejected);
+                    s.spans.push(HoldSpan {
+                        wait_start_us: req_us,
+                        grant_us,
+                        end_us: exit_us,
+                        key,
+                        granted: true,
+                        overlapped: entry.violations > 0,
+                    });
                     match released {
                         Ok(Ok(Released::Released)) => {
                             s.released += 1;
@@ -179,6 +190,15 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.attempts += 1;
                     s.timeouts += 1;
                     s.max_wait_us = s.max_wait_us.max(wait_us);
+                    let end_us = ctx.clock.us_of(answered);
+                    s.spans.push(HoldSpan {
+                        wait_start_us: req_us,
+                        grant_us: end_us,
+                        end_us,
+                        key,
+                        granted: false,
+                        overlapped: false,
+                    });
                 });
             }
             Err(e) => {
@@ -217,4 +237,10 @@ fn note_error(s: &mut NodeStats, msg: &str) {
     if s.last_error.as_deref() != Some(msg) {
         s.last_error = Some(msg.to_string());
     }
+}
+
+/// Record an error for node `rec` outside a cycle (e.g. a failed connect).
+pub(crate) fn record_error(rec: &NodeRecorder, msg: &str) {
+    rec.with(|s| note_error(s, msg));
+    rec.set_state(NodeState::Stopped);
 }

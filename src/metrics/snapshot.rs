@@ -209,6 +209,24 @@ pub struct Snapshot {
     pub series: Vec<SeriesPoint>,
     /// Last backend error seen, if any (for the header / events).
     pub last_error: Option<String>,
+    /// Recent cycles per node (only when a viewer asked for a timeline).
+    #[serde(skip)]
+    pub timeline: Option<std::sync::Arc<super::Timeline>>,
+    /// Fault windows so far (planned or applied), for the timeline and events.
+    pub faults: Vec<FaultWindow>,
+}
+
+/// A fault as a viewer marks it on the timeline: when, what, and on whom.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultWindow {
+    /// Start, seconds of run time.
+    pub start_s: f64,
+    /// End, seconds of run time (equal to `start_s` for instantaneous faults).
+    pub end_s: f64,
+    /// Fault kind (`pause`, `partition`, ...).
+    pub kind: String,
+    /// Targeted nodes; empty means every node.
+    pub nodes: Vec<u32>,
 }
 
 /// Result of one threshold check.
