@@ -32,12 +32,14 @@ pub struct HeaderVm {
     pub ratio: f64,
     /// Text on the gauge.
     pub gauge: String,
-    /// Nodes, throughput, violations, in one line.
+    /// Nodes, throughput, p99, timeouts, in one line.
     pub status: String,
     /// Violations so far (red in the status when above zero).
     pub violations: u64,
-    /// The latest backend error, if any.
-    pub error: Option<String>,
+    /// Error count and the latest backend error, if any.
+    pub errors: String,
+    /// Whether a backend error was seen (the errors text is then red).
+    pub error: bool,
     /// Index of the shown view (for the tabs).
     pub tab: usize,
 }
@@ -206,15 +208,18 @@ pub fn header(app: &App) -> HeaderVm {
         ratio,
         gauge: format!("{:.1}s / {:.0}s", s.elapsed_s, s.total_s),
         status: format!(
-            "nodes {}  {:.0} acq/s  p99 {}  timeouts {}  errors {}",
+            "nodes {}  {:.0} acq/s  p99 {}  timeouts {}",
             s.nodes_running,
             last.throughput_per_s,
             human_us(last.p99_us),
             s.totals.timeouts,
-            s.totals.errors,
         ),
         violations: s.safety.violations,
-        error: s.last_error.clone(),
+        errors: match &s.last_error {
+            Some(e) => format!("errors {}: {e}", s.totals.errors),
+            None => format!("errors {}", s.totals.errors),
+        },
+        error: s.last_error.is_some(),
         tab: View::ALL.iter().position(|v| *v == app.view).unwrap_or(0),
     }
 }

@@ -95,16 +95,18 @@ fn header(f: &mut Frame, area: Rect, h: &HeaderVm, t: &Theme) {
         gauge,
     );
 
-    let mut spans = vec![
-        Span::styled(format!(" {}  ", h.status), t.text),
+    // Most important first, so a narrow terminal cuts the least useful.
+    let spans = vec![
         Span::styled(
-            format!("violations {}", h.violations),
+            format!(" violations {}  ", h.violations),
             if h.violations > 0 { t.bad } else { t.good },
         ),
+        Span::styled(
+            format!("{}  ", h.errors),
+            if h.error { t.bad } else { t.text },
+        ),
+        Span::styled(h.status.as_str(), t.text),
     ];
-    if let Some(e) = &h.error {
-        spans.push(Span::styled(format!("  last error: {e}"), t.bad));
-    }
     f.render_widget(Paragraph::new(Line::from(spans)), status);
 }
 
