@@ -208,9 +208,12 @@ impl App {
             return None;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if self.help && !matches!(key.code, KeyCode::Char('q' | 'c')) {
+        if self.help {
+            // Any key closes the help; all but `?` and Esc then do their job.
             self.help = false;
-            return None;
+            if matches!(key.code, KeyCode::Char('?') | KeyCode::Esc) {
+                return None;
+            }
         }
         let page = 10;
         match key.code {
@@ -317,9 +320,13 @@ mod tests {
         let mut a = App::new(RunInfo::default());
         a.on_key(key(KeyCode::Char('?')));
         assert!(a.help);
+        a.on_key(key(KeyCode::Esc));
+        assert!(!a.help);
+        a.on_key(key(KeyCode::Char('?')));
         a.on_key(key(KeyCode::Char('2')));
         assert!(!a.help);
-        assert_eq!(a.view, View::Overview, "the key only closed the help");
+        assert_eq!(a.view, View::Timeline, "the key closed the help and acted");
+        a.on_key(key(KeyCode::Char('1')));
         a.on_key(key(KeyCode::Char('3')));
         a.on_key(key(KeyCode::Char('s')));
         assert_eq!(a.sort, SortBy::Acquired);

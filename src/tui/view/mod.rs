@@ -28,7 +28,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓ PgUp PgDn Home", "scroll lanes, nodes, events"),
     ("s", "nodes: sort by the next column"),
     ("[ / ]", "timeline: zoom in / out (window ÷2 / ×2)"),
-    ("?", "this help (any key closes it)"),
+    ("?", "this help (Esc or ? closes it)"),
 ];
 
 /// Draw one frame.
