@@ -263,8 +263,20 @@ impl RedisClient {
     async fn reconnect(&mut self) -> Result<(), RespError> {
         self.conn = None;
         self.in_flight = false;
-        let mut conn = Conn::connect(&self.ep, CONNECT_TIMEOUT).await?;
-        let (a, r) = load_scripts(&mut conn).await?;
+        // Bounded as a whole: a server (or a partition) that accepts the
+        // connection and then answers nothing must not hang the node.
+        let (conn, (a, r)) = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut conn = Conn::connect(&self.ep, CONNECT_TIMEOUT).await?;
+            let shas = load_scripts(&mut conn).await?;
+            Ok::<_, RespError>((conn, shas))
+        })
+        .await
+        .map_err(|_| {
+            RespError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connected, but no answer to SCRIPT LOAD",
+            ))
+        })??;
         self.acquire_sha = a;
         self.release_sha = r;
         self.conn = Some(conn);

@@ -216,12 +216,22 @@ impl RedlockClient {
         let ep = &self.eps[i];
         let inst = &mut self.insts[i];
         inst.conn = None;
-        let r = async {
-            let mut conn = Conn::connect(ep, CONNECT_TIMEOUT.min(self.inst_timeout * 4)).await?;
+        // Bounded as a whole: an instance that accepts the connection and
+        // then answers nothing (a partition, a hung server) must not stall
+        // the rounds on the other instances.
+        let limit = CONNECT_TIMEOUT.min(self.inst_timeout * 4);
+        let r = tokio::time::timeout(limit, async {
+            let mut conn = Conn::connect(ep, limit).await?;
             let (_, release) = load_scripts(&mut conn).await?;
             Ok::<_, RespError>((conn, release))
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(RespError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connected, but no answer to SCRIPT LOAD",
+            )))
+        });
         match r {
             Ok((conn, sha)) => {
                 inst.conn = Some(conn);

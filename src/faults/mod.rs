@@ -201,12 +201,16 @@ impl FaultEnv {
             .collect()
     }
 
-    fn counts(&self, targets: &[u32]) -> (u64, u64) {
+    /// Errors, timeouts and grants of `targets` so far.
+    fn counts(&self, targets: &[u32]) -> [u64; 3] {
         targets
             .iter()
             .filter_map(|&n| self.recorders.get(n as usize))
-            .map(|r| r.with(|s| (s.errors, s.timeouts)))
-            .fold((0, 0), |(e, t), (e2, t2)| (e + e2, t + t2))
+            .map(|r| {
+                let (e, t) = r.with(|s| (s.errors, s.timeouts));
+                [e, t, r.grants()]
+            })
+            .fold([0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
     }
 
     fn publish(&self, slot: &mut Option<usize>, rec: &FaultRecord) {
@@ -305,6 +309,7 @@ pub async fn run_timeline(specs: Vec<FaultSpec>, env: Arc<FaultEnv>) -> Vec<Faul
                     end_s: None,
                     errors: 0,
                     timeouts: 0,
+                    acquired: 0,
                     recovery_s: None,
                     detail: None,
                 }
@@ -330,7 +335,7 @@ async fn apply(spec: FaultSpec, env: &FaultEnv) -> FaultRecord {
     }
     let targets = env.targets(&spec);
     let dur_us = spec.duration.map_or(0, us);
-    let (errors0, timeouts0) = env.counts(&targets);
+    let before = env.counts(&targets);
     let mut start_us = env.clock.now_us();
     let end_us;
     match spec.kind {
@@ -456,9 +461,10 @@ async fn apply(spec: FaultSpec, env: &FaultEnv) -> FaultRecord {
     }
     let end_us = end_us.min(env.clock.now_us());
     rec.end_s = Some(secs(end_us));
-    let (errors1, timeouts1) = env.counts(&targets);
-    rec.errors = errors1.saturating_sub(errors0);
-    rec.timeouts = timeouts1.saturating_sub(timeouts0);
+    let after = env.counts(&targets);
+    rec.errors = after[0].saturating_sub(before[0]);
+    rec.timeouts = after[1].saturating_sub(before[1]);
+    rec.acquired = after[2].saturating_sub(before[2]);
     env.publish(&mut slot, &rec);
     // Recovery: the first grant to a targeted node after the end.
     loop {

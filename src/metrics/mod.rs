@@ -89,6 +89,8 @@ pub struct NodeRecorder {
     state: AtomicU8,
     /// Run time of the node's latest grant, µs (0: none yet).
     last_grant_us: AtomicU64,
+    /// Grants so far, counted at grant time (the stats count at cycle end).
+    grants: AtomicU64,
 }
 
 impl NodeRecorder {
@@ -111,6 +113,12 @@ impl NodeRecorder {
     #[inline]
     pub fn set_last_grant(&self, us: u64) {
         self.last_grant_us.store(us.max(1), Ordering::Relaxed);
+        self.grants.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Grants so far, counted when granted.
+    pub fn grants(&self) -> u64 {
+        self.grants.load(Ordering::Relaxed)
     }
 
     /// Run time of the node's latest grant, µs; 0 when none yet.

@@ -297,6 +297,9 @@ pub struct FaultRecord {
     pub errors: u64,
     /// Acquire timeouts of the targeted nodes from start to end.
     pub timeouts: u64,
+    /// Grants to the targeted nodes from start to end (a lock service that
+    /// survives the fault keeps granting).
+    pub acquired: u64,
     /// From the end to the first grant to a targeted node, seconds; absent
     /// when none came before the run ended.
     pub recovery_s: Option<f64>,
@@ -319,6 +322,7 @@ impl FaultRecord {
             end_s: None,
             errors: 0,
             timeouts: 0,
+            acquired: 0,
             recovery_s: None,
             detail: None,
         }
