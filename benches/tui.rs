@@ -15,6 +15,23 @@ use lockstorm::tui::{self, App, RunInfo, Theme};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+fn fault(start_s: f64, duration_s: f64, kind: &str, target: &str) -> FaultRecord {
+    FaultRecord {
+        at_s: start_s,
+        kind: kind.into(),
+        target: target.into(),
+        duration_s,
+        applied: true,
+        start_s: Some(start_s),
+        end_s: Some(start_s + duration_s),
+        errors: 4,
+        timeouts: 9,
+        acquired: 0,
+        recovery_s: Some(0.25),
+        detail: None,
+    }
+}
+
 fn snapshot(nodes: u32, history_s: u64) -> Snapshot {
     let mut s = Snapshot {
         phase: Some(Phase::Running),
@@ -83,12 +100,8 @@ fn snapshot(nodes: u32, history_s: u64) -> Snapshot {
         dropped: 0,
         history_s: history_s as f64,
     }));
-    s.faults.push(FaultWindow {
-        start_s: history_s as f64 - 5.0,
-        end_s: history_s as f64 - 2.0,
-        kind: "partition".into(),
-        nodes: vec![],
-    });
+    s.faults
+        .push(fault(history_s as f64 - 5.0, 3.0, "partition", "all"));
     s
 }
 

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod clock;
 pub mod engine;
+pub mod faults;
 pub mod metrics;
 pub mod oracle;
 pub mod pace;

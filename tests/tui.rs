@@ -13,6 +13,23 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
 /// A run 60 s in: 40 nodes, 3 keys, one violation, one fault window.
+fn fault(start_s: f64, duration_s: f64, kind: &str, target: &str) -> FaultRecord {
+    FaultRecord {
+        at_s: start_s,
+        kind: kind.into(),
+        target: target.into(),
+        duration_s,
+        applied: true,
+        start_s: Some(start_s),
+        end_s: Some(start_s + duration_s),
+        errors: 4,
+        timeouts: 9,
+        acquired: 0,
+        recovery_s: Some(0.25),
+        detail: None,
+    }
+}
+
 fn snapshot(nodes: u32, history_s: u64) -> Snapshot {
     let mut s = Snapshot {
         phase: Some(Phase::Running),
@@ -118,12 +135,8 @@ fn snapshot(nodes: u32, history_s: u64) -> Snapshot {
         dropped: 0,
         history_s: history_s as f64,
     }));
-    s.faults.push(FaultWindow {
-        start_s: history_s as f64 - 8.0,
-        end_s: history_s as f64 - 6.0,
-        kind: "pause".into(),
-        nodes: vec![0, 1],
-    });
+    s.faults
+        .push(fault(history_s as f64 - 8.0, 2.0, "pause", "[0, 1]"));
     s
 }
 
@@ -288,8 +301,12 @@ fn timeline_shows_lanes_keys_waits_overlaps_and_faults() {
         assert!(!lane("n3").contains('!'), "{s}");
         // 80 % waiting: waits dominate, and holds show their key.
         assert!(lane("n3").contains('.'), "{s}");
-        // Node 0 and 1 were paused 8 s to 6 s ago.
-        assert!(!lane("n3").contains('~'));
+        // Nodes 0 and 1 were paused 8 s to 6 s ago: marked where they
+        // waited, and on the fault row over the same time.
+        assert!(lane("n0").contains('~'), "{s}");
+        assert!(!lane("n3").contains('~'), "{s}");
+        let band = lane("fault");
+        assert_eq!(band.find('~'), lane("n0").find('~'), "{s}");
     }
     // Zoomed in to 1.25 s, cells are 1/100 s: holds show their key glyph.
     for _ in 0..3 {
@@ -309,15 +326,15 @@ fn timeline_scrolls_through_1000_nodes() {
     let mut a = app(snapshot(1000, 5));
     key(&mut a, '2');
     let s = screen(&mut a, 80, 24);
-    assert_has(&s, &["nodes 0–16 of 1000"]);
+    assert_has(&s, &["nodes 0–15 of 1000"]);
     a.on_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
     let s = screen(&mut a, 80, 24);
-    assert_has(&s, &["nodes 10–26 of 1000", "│n10 "]);
+    assert_has(&s, &["nodes 10–25 of 1000", "│n10 "]);
     for _ in 0..200 {
         a.on_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
     }
     let s = screen(&mut a, 80, 24);
-    assert_has(&s, &["nodes 983–999 of 1000", "│n999 "]);
+    assert_has(&s, &["nodes 984–999 of 1000", "│n999 "]);
 }
 
 #[test]
@@ -359,7 +376,7 @@ fn events_log_lists_violations_errors_faults_and_breaches() {
                 "VIOLATION",
                 "nodes 2 and 5",
                 "FAULT",
-                "pause on nodes [0, 1]",
+                "pause on nodes [0, 1] started",
                 "error",
                 "connection reset by peer",
                 "THRESHOLD",
@@ -368,6 +385,15 @@ fn events_log_lists_violations_errors_faults_and_breaches() {
             ],
         );
     }
+    let s = screen(&mut a, 200, 60);
+    assert_has(
+        &s,
+        &["ended after 2.0s: 4 errors, 9 timeouts, recovered in 0.25s"],
+    );
+    // Newest first, by run time.
+    let fault = s.find("pause on nodes [0, 1] started").unwrap();
+    let violation = s.find("held by nodes 2 and 5").unwrap();
+    assert!(violation < fault, "{s}");
 }
 
 #[test]

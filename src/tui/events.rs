@@ -82,7 +82,14 @@ impl EventLog {
             self.events.pop_front();
             self.dropped += 1;
         }
-        self.events.push_back(Event { t_s, kind, text });
+        // Kept in run-time order: a fault or violation can be reported a
+        // tick after it happened.
+        let at = self
+            .events
+            .iter()
+            .rposition(|e| e.t_s <= t_s)
+            .map_or(0, |i| i + 1);
+        self.events.insert(at, Event { t_s, kind, text });
     }
 
     /// Append an informational event.
@@ -105,17 +112,37 @@ impl EventLog {
             };
             self.note(t, text);
         }
-        for f in new.faults.iter().skip(old.faults.len()) {
-            let on = if f.nodes.is_empty() {
-                "all nodes".to_string()
-            } else {
-                format!("nodes {:?}", f.nodes)
-            };
-            self.push(
-                f.start_s,
-                EventKind::Fault,
-                format!("{} on {on}, {:.1}s–{:.1}s", f.kind, f.start_s, f.end_s),
-            );
+        for (i, f) in new.faults.iter().enumerate() {
+            let before = old.faults.get(i);
+            let what = format!("{} on nodes {}", f.kind, f.target);
+            if before.is_none_or(|b| b.start_s.is_none())
+                && let Some(start) = f.start_s
+            {
+                let detail = f
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
+                self.push(start, EventKind::Fault, format!("{what} started{detail}"));
+            }
+            if before.is_none_or(|b| b.end_s.is_none())
+                && let (Some(start), Some(end)) = (f.start_s, f.end_s)
+                && end > start
+            {
+                let recovery = f.recovery_s.map_or("no grant since".to_string(), |r| {
+                    format!("recovered in {r:.2}s")
+                });
+                self.push(
+                    end,
+                    EventKind::Fault,
+                    format!(
+                        "{what} ended after {:.1}s: {} errors, {} timeouts, {recovery}",
+                        end - start,
+                        f.errors,
+                        f.timeouts
+                    ),
+                );
+            }
         }
         let new_violations = new.safety.violations.saturating_sub(old.safety.violations);
         let mut shown = 0;
@@ -192,7 +219,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{FaultWindow, ViolationExample};
+    use crate::metrics::ViolationExample;
 
     #[test]
     fn violations_errors_faults_and_breaches_become_events() {
@@ -213,12 +240,8 @@ mod tests {
             overlap_us: 1500,
             fenced: false,
         });
-        new.faults.push(FaultWindow {
-            start_s: 1.0,
-            end_s: 3.0,
-            kind: "pause".into(),
-            nodes: vec![0],
-        });
+        new.faults
+            .push(crate::tui::lanes::tests::fault(1.0, Some(1.8), "[0]"));
         let limits = Thresholds {
             max_violations: Some(0),
             ..Thresholds::default()
@@ -231,9 +254,10 @@ mod tests {
         assert_eq!(
             texts,
             [
-                "info running (measured)",
-                "FAULT pause on nodes [0], 1.0s–3.0s",
+                "FAULT pause on nodes [0] started",
                 "VIOLATION k0 held by nodes 1 and 2 at once for 1.50ms (UNFENCED)",
+                "FAULT pause on nodes [0] ended after 0.8s: 0 errors, 0 timeouts, no grant since",
+                "info running (measured)",
                 "VIOLATION 2 more violations",
                 "error 3 backend error(s): connection reset",
                 "THRESHOLD max_violations breached: 3.000 (limit 0)",
@@ -241,6 +265,6 @@ mod tests {
         );
         // The same snapshot again adds nothing.
         log.observe(&new, &new, &limits);
-        assert_eq!(log.len(), 6);
+        assert_eq!(log.len(), 7);
     }
 }

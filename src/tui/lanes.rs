@@ -2,14 +2,15 @@
 //! each cell one slice of time showing what the node did in it.
 
 use super::app::{App, View};
-use crate::metrics::{HoldSpan, Snapshot};
+use crate::metrics::{FaultRecord, HoldSpan, Snapshot};
 
 /// Glyphs marking which key a block holds (key index modulo their count).
 const KEY_GLYPHS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 /// Width of the lane label (`n1234 `).
 pub const LABEL_W: u16 = 6;
 
-/// What a cell shows, lowest priority first.
+/// What a cell shows: overlap first, then holding when it took most of the
+/// cell, then a fault covering the node, then waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CellKind {
     /// Nothing (idle, thinking).
@@ -40,6 +41,9 @@ pub struct TimelineVm {
     pub title: String,
     /// Visible lanes.
     pub lanes: Vec<LaneVm>,
+    /// When any fault was active, as a row over the same cells (`None`
+    /// when the run has no fault in the window).
+    pub faults: Option<LaneVm>,
     /// Time axis under the lanes.
     pub axis: String,
     /// Legend line.
@@ -93,12 +97,12 @@ impl Grid {
                 CellKind::Overlap
             } else if c.hold_s > 0.0 && c.hold_s >= c.wait_s {
                 CellKind::Hold
+            } else if c.fault {
+                CellKind::Fault
             } else if c.wait_s > 0.0 {
                 CellKind::Wait
             } else if c.hold_s > 0.0 {
                 CellKind::Hold
-            } else if c.fault {
-                CellKind::Fault
             } else {
                 CellKind::Empty
             };
@@ -120,8 +124,10 @@ fn glyph(kind: CellKind, key: u32, keys: u32) -> u8 {
 
 fn lane(snap: &Snapshot, node: u32, spans: &[HoldSpan], grid: &mut Grid, keys: u32) -> LaneVm {
     for f in &snap.faults {
-        if f.nodes.is_empty() || f.nodes.contains(&node) {
-            grid.each(f.start_s, f.end_s, |c, _| c.fault = true);
+        if let Some((start, end)) = fault_window(f, snap.elapsed_s)
+            && targets(&f.target, node)
+        {
+            grid.each(start, end, |c, _| c.fault = true);
         }
     }
     let first = spans.partition_point(|s| (s.end_us as f64 / 1e6) < grid.t0);
@@ -149,17 +155,47 @@ fn lane(snap: &Snapshot, node: u32, spans: &[HoldSpan], grid: &mut Grid, keys: u
             grid.each(ex.t_s, end, |c, _| c.overlap = true);
         }
     }
+    LaneVm {
+        label: format!("n{node}"),
+        runs: runs_of(grid.kinds(keys)),
+    }
+}
+
+/// Merge consecutive cells of the same kind.
+fn runs_of(cells: impl Iterator<Item = (CellKind, u8)>) -> Vec<(String, CellKind)> {
     let mut runs: Vec<(String, CellKind)> = Vec::new();
-    for (kind, g) in grid.kinds(keys) {
+    for (kind, g) in cells {
         match runs.last_mut() {
             Some((text, k)) if *k == kind => text.push(char::from(g)),
             _ => runs.push((char::from(g).to_string(), kind)),
         }
     }
-    LaneVm {
-        label: format!("n{node}"),
-        runs,
+    runs
+}
+
+/// When a fault covered its nodes, seconds of run time: from its start to
+/// its end, or to `now_s` while it lasts. `None` when it has not started.
+pub fn fault_window(f: &FaultRecord, now_s: f64) -> Option<(f64, f64)> {
+    let start = f.start_s?;
+    Some((start, f.end_s.unwrap_or(now_s).max(start)))
+}
+
+/// Whether a fault's target (`all`, `a..b` half-open, `[0, 1]`, as the
+/// scenario's node selection prints) includes `node`.
+pub fn targets(target: &str, node: u32) -> bool {
+    let t = target.trim();
+    if t == "all" {
+        return true;
     }
+    if let Some((a, b)) = t.split_once("..") {
+        return match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            (Ok(a), Ok(b)) => (a..b).contains(&node),
+            _ => false,
+        };
+    }
+    t.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .any(|n| n.trim().parse() == Ok(node))
 }
 
 fn axis(width: usize, window_s: f64) -> String {
@@ -196,8 +232,9 @@ pub fn timeline_vm(app: &mut App, width: u16, height: u16) -> TimelineVm {
         };
     };
     let cells = width.saturating_sub(2 + LABEL_W).max(1) as usize;
-    // Borders, axis and legend.
-    let shown = height.saturating_sub(4) as usize;
+    // Borders, axis, legend and the fault row (always reserved, so lanes do
+    // not jump when a fault starts).
+    let shown = height.saturating_sub(5) as usize;
     let total = tl.lanes.len().max(snap.nodes.len());
     let first = app.clamp_scroll(View::Timeline, total, shown);
     let window_s = app.window_s;
@@ -209,6 +246,18 @@ pub fn timeline_vm(app: &mut App, width: u16, height: u16) -> TimelineVm {
             lane(&snap, i as u32, spans, &mut grid, app.info.keys)
         })
         .collect::<Vec<_>>();
+    let faults = {
+        let mut grid = Grid::new(cells, t0, window_s);
+        for f in &snap.faults {
+            if let Some((start, end)) = fault_window(f, snap.elapsed_s) {
+                grid.each(start, end, |c, _| c.fault = true);
+            }
+        }
+        grid.cells.iter().any(|c| c.fault).then(|| LaneVm {
+            label: "fault".into(),
+            runs: runs_of(grid.kinds(app.info.keys)),
+        })
+    };
     let dropped = if tl.dropped > 0 {
         format!(", {} cycles not drawn (too fast)", tl.dropped)
     } else {
@@ -220,6 +269,7 @@ pub fn timeline_vm(app: &mut App, width: u16, height: u16) -> TimelineVm {
             first,
             (first + lanes.len()).saturating_sub(1)
         ),
+        faults,
         axis: axis(cells, window_s),
         legend,
         message: lanes.is_empty().then(|| "no nodes yet".to_string()),
@@ -228,8 +278,40 @@ pub fn timeline_vm(app: &mut App, width: u16, height: u16) -> TimelineVm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    pub(crate) fn fault(start_s: f64, end_s: Option<f64>, target: &str) -> FaultRecord {
+        FaultRecord {
+            at_s: start_s,
+            kind: "pause".into(),
+            target: target.into(),
+            duration_s: 2.0,
+            applied: true,
+            start_s: Some(start_s),
+            end_s,
+            errors: 0,
+            timeouts: 0,
+            acquired: 0,
+            recovery_s: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn fault_targets_and_windows() {
+        assert!(targets("all", 7));
+        assert!(targets("0..4", 3) && !targets("0..4", 4));
+        assert!(targets("[0, 12]", 12) && !targets("[0, 12]", 1));
+        assert_eq!(
+            fault_window(&fault(2.0, None, "all"), 5.0),
+            Some((2.0, 5.0))
+        );
+        assert_eq!(
+            fault_window(&fault(2.0, Some(3.0), "all"), 5.0),
+            Some((2.0, 3.0))
+        );
+    }
 
     #[test]
     fn spans_paint_waits_holds_and_faults_in_their_cells() {
@@ -237,12 +319,7 @@ mod tests {
             elapsed_s: 10.0,
             ..Snapshot::default()
         };
-        snap.faults.push(crate::metrics::FaultWindow {
-            start_s: 0.0,
-            end_s: 1.9,
-            kind: "pause".into(),
-            nodes: vec![],
-        });
+        snap.faults.push(fault(0.0, Some(1.9), "all"));
         let spans = [HoldSpan {
             wait_start_us: 4_000_000,
             grant_us: 6_000_000,

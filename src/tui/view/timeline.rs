@@ -5,15 +5,16 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::tui::lanes::{CellKind, LABEL_W, TimelineVm};
+use crate::tui::lanes::{CellKind, LABEL_W, LaneVm, TimelineVm};
 use crate::tui::theme::Theme;
 
 pub fn draw(f: &mut Frame, area: Rect, vm: &TimelineVm, t: &Theme) {
     let block = Block::bordered().title(vm.title.as_str());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [lanes, axis, legend] = Layout::vertical([
+    let [lanes, faults, axis, legend] = Layout::vertical([
         Constraint::Min(0),
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
@@ -21,28 +22,28 @@ pub fn draw(f: &mut Frame, area: Rect, vm: &TimelineVm, t: &Theme) {
     if let Some(m) = &vm.message {
         f.render_widget(Paragraph::new(m.as_str()).style(t.dim), lanes);
     }
-    let lines: Vec<Line> = vm
-        .lanes
-        .iter()
-        .map(|l| {
-            let mut spans = vec![Span::styled(
-                format!("{:<w$}", l.label, w = LABEL_W as usize),
-                t.dim,
-            )];
-            spans.extend(l.runs.iter().map(|(text, kind)| {
-                let style = match kind {
-                    CellKind::Empty => t.text,
-                    CellKind::Fault => t.fault,
-                    CellKind::Wait => t.wait,
-                    CellKind::Hold => t.hold,
-                    CellKind::Overlap => t.bad,
-                };
-                Span::styled(text.as_str(), style)
-            }));
-            Line::from(spans)
-        })
-        .collect();
+    fn line<'a>(l: &'a LaneVm, t: &Theme) -> Line<'a> {
+        let mut spans = vec![Span::styled(
+            format!("{:<w$}", l.label, w = LABEL_W as usize),
+            t.dim,
+        )];
+        spans.extend(l.runs.iter().map(|(text, kind)| {
+            let style = match kind {
+                CellKind::Empty => t.text,
+                CellKind::Fault => t.fault,
+                CellKind::Wait => t.wait,
+                CellKind::Hold => t.hold,
+                CellKind::Overlap => t.bad,
+            };
+            Span::styled(text.as_str(), style)
+        }));
+        Line::from(spans)
+    }
+    let lines: Vec<Line> = vm.lanes.iter().map(|l| line(l, t)).collect();
     f.render_widget(Paragraph::new(lines), lanes);
+    if let Some(fl) = &vm.faults {
+        f.render_widget(Paragraph::new(line(fl, t)), faults);
+    }
     f.render_widget(
         Paragraph::new(format!("{:w$}{}", "", vm.axis, w = LABEL_W as usize)).style(t.dim),
         axis,
