@@ -89,7 +89,18 @@ fn apply(d: &Dashboard, app: &mut App, cmd: Command) -> bool {
 
 /// Run the dashboard on the real terminal until the user leaves it (after
 /// the run ended or was stopped) or the engine goes away without finishing.
-pub async fn run(d: Dashboard, mut rx: watch::Receiver<Arc<Snapshot>>) -> io::Result<()> {
+pub async fn run(d: Dashboard, rx: watch::Receiver<Arc<Snapshot>>) -> io::Result<()> {
+    let stop = d.stop.clone();
+    let r = run_inner(d, rx).await;
+    if r.is_err() {
+        // The dashboard is gone: stop the run rather than leave it running
+        // with nobody watching (the report is still written).
+        stop.cancel();
+    }
+    r
+}
+
+async fn run_inner(d: Dashboard, mut rx: watch::Receiver<Arc<Snapshot>>) -> io::Result<()> {
     // Installs a panic hook that restores the terminal before printing.
     let mut terminal = ratatui::try_init()?;
     let _restore = Restore;

@@ -194,6 +194,17 @@ pub fn header(app: &App) -> HeaderVm {
     } else {
         (phase.to_string(), false)
     };
+    let active: Vec<&str> = s
+        .faults
+        .iter()
+        .filter(|f| f.start_s.is_some() && f.end_s.is_none())
+        .map(|f| f.kind.as_str())
+        .collect();
+    let state = if active.is_empty() {
+        state
+    } else {
+        (format!("{} FAULT {}", state.0, active.join("+")), true)
+    };
     let ratio = if s.total_s > 0.0 {
         (s.elapsed_s / s.total_s).clamp(0.0, 1.0)
     } else {
