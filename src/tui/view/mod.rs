@@ -61,8 +61,6 @@ fn header(f: &mut Frame, area: Rect, h: &HeaderVm, t: &Theme) {
     spans.push(Span::styled("  ? help", t.dim));
     f.render_widget(Paragraph::new(Line::from(spans)), tabs);
 
-    let [left, gauge] =
-        Layout::horizontal([Constraint::Min(20), Constraint::Percentage(45)]).areas(info);
     let mut spans = vec![
         Span::styled(format!(" {} ", h.scenario), t.bold),
         Span::styled(format!(" {} ", h.backend), t.text),
@@ -74,7 +72,13 @@ fn header(f: &mut Frame, area: Rect, h: &HeaderVm, t: &Theme) {
         ));
         spans.push(Span::raw(" "));
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), left);
+    let line = Line::from(spans);
+    // The name and badges take what they need; the gauge gets the rest (at
+    // least 24 columns, cutting the badges on a narrow terminal).
+    let left_w = (line.width() as u16 + 1).min(info.width.saturating_sub(24));
+    let [left, gauge] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(info);
+    f.render_widget(Paragraph::new(line), left);
     let label = Line::from(vec![
         Span::styled(
             h.state.0.as_str(),
