@@ -73,7 +73,7 @@ pub struct RunArgs {
     /// has no dashboard yet, so every run is headless.)
     #[arg(long)]
     headless: bool,
-    /// Write report.json, report.md, timeseries.csv and latency.hlog here.
+    /// Write report.json, report.md, report.html, timeseries.csv and latency.hlog here.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
     /// Override the scenario's duration (e.g. 10s, 2m).

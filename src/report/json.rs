@@ -145,4 +145,11 @@ mod tests {
         assert_eq!(v["timeseries"][1]["violations"], 2);
         assert_eq!(v["thresholds"][0]["passed"], true);
     }
+
+    #[test]
+    fn snapshot() {
+        let text = render(&crate::report::fixture::result());
+        let text = text.replace(env!("CARGO_PKG_VERSION"), "[version]");
+        insta::assert_snapshot!(text);
+    }
 }
