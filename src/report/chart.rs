@@ -296,11 +296,13 @@ pub fn fairness(r: &RunResult, bar_color: &str) -> BarChart {
     }
 }
 
-/// One bar per run for a headline figure (compare.html).
+/// One bar per run for a headline figure (compare.html); `top` fixes the
+/// axis maximum (Jain's index: 1).
 pub fn per_run_bars(
     title: &str,
     y_label: &str,
     runs: &[Plotted],
+    top: Option<f64>,
     value: impl Fn(&RunResult) -> f64,
 ) -> BarChart {
     let bars: Vec<Bar> = runs
@@ -311,10 +313,10 @@ pub fn per_run_bars(
             color: p.color.into(),
         })
         .collect();
-    let max = bars.iter().map(|b| b.value).fold(0.0, f64::max);
+    let max = bars.iter().map(|b| b.value).fold(0.0, f64::max) * 1.05;
     BarChart {
         title: title.into(),
-        y: Axis::linear_from_zero(y_label, max * 1.05, short_count),
+        y: Axis::linear_from_zero(y_label, top.unwrap_or(max), short_count),
         x_label: "backend".into(),
         bars,
         reference: None,

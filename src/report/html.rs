@@ -48,7 +48,8 @@ svg .span.planned { opacity: 0.18; }
 svg .span-label { fill: var(--fg); font-size: 10px; }
 table { border-collapse: collapse; margin: 6px 0 14px; }
 th, td { border: 1px solid var(--line); padding: 4px 9px; text-align: right; white-space: nowrap; }
-th { background: var(--card); font-weight: 600; }
+th { background: var(--card); font-weight: 600; white-space: normal; vertical-align: bottom; }
+.scroll { overflow-x: auto; max-width: 100%; }
 td.l, th.l { text-align: left; }
 td.best { font-weight: 700; background: #e3f4e8; }
 td.bad { color: var(--bad); font-weight: 600; }

@@ -8,7 +8,8 @@ use crate::metrics::{LatencySummary, RunResult};
 /// The report schema version.
 pub const SCHEMA_VERSION: u32 = 1;
 
-fn latency(s: &LatencySummary) -> Value {
+/// A latency summary as in report.json.
+pub fn latency(s: &LatencySummary) -> Value {
     json!({
         "count": s.count, "min": s.min, "mean": s.mean, "p50": s.p50, "p90": s.p90,
         "p99": s.p99, "p999": s.p999, "max": s.max,

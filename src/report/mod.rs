@@ -2,6 +2,7 @@
 //! per format.
 
 pub mod chart;
+pub mod compare;
 pub mod csv;
 pub mod hlog;
 pub mod html;
