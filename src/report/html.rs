@@ -30,6 +30,7 @@ h2 { font-size: 17px; margin: 28px 0 10px; border-bottom: 1px solid var(--line);
 .card.good .v { color: var(--good); }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 18px; }
 figure { margin: 0; background: var(--bg); border: 1px solid var(--line); border-radius: 8px; padding: 8px; }
+.grid2 + figure, figure + .grid2 { margin-top: 18px; }
 figcaption { font-weight: 600; margin: 2px 4px 6px; }
 svg.chart { width: 100%; height: auto; display: block; font-size: 11px; }
 svg .grid { stroke: #e6eaee; stroke-width: 1; }

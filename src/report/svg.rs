@@ -274,9 +274,15 @@ impl LineChart {
         }
         for (v, label) in &self.x.ticks {
             let x = px(*v);
+            // The rightmost label ends at the frame, so it is not cut off.
+            let anchor = if self.x.frac(*v) > 0.97 {
+                "end"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 o,
-                r#"<line class="grid" x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                r#"<line class="grid" x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
                 TOP + ph,
                 TOP + ph + 15.0,
                 esc(label)
