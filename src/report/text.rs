@@ -174,4 +174,9 @@ mod tests {
         assert!(s.contains("ok   max_unfenced_violations"));
         assert!(s.contains("900µs"));
     }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(super::summary(&crate::report::fixture::result()));
+    }
 }
