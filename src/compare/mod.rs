@@ -292,6 +292,7 @@ pub async fn run(
         let control = Control {
             stop: stop.clone(),
             snapshots: Some(tx),
+            ..Control::default()
         };
         let outcome = match run_scenario(&scn, tick, control).await {
             Ok(r) => {
