@@ -15,20 +15,12 @@ use lockstorm::tui::{self, App, RunInfo, Theme};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn fault(start_s: f64, duration_s: f64, kind: &str, target: &str) -> FaultRecord {
-    FaultRecord {
-        at_s: start_s,
+fn fault(start_s: f64, duration_s: f64, kind: &str, nodes: Vec<u32>) -> FaultWindow {
+    FaultWindow {
+        start_s,
+        end_s: start_s + duration_s,
         kind: kind.into(),
-        target: target.into(),
-        duration_s,
-        applied: true,
-        start_s: Some(start_s),
-        end_s: Some(start_s + duration_s),
-        errors: 4,
-        timeouts: 9,
-        acquired: 0,
-        recovery_s: Some(0.25),
-        detail: None,
+        nodes,
     }
 }
 
@@ -101,7 +93,7 @@ fn snapshot(nodes: u32, history_s: u64) -> Snapshot {
         history_s: history_s as f64,
     }));
     s.faults
-        .push(fault(history_s as f64 - 5.0, 3.0, "partition", "all"));
+        .push(fault(history_s as f64 - 5.0, 3.0, "partition", vec![]));
     s
 }
 

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod compare;
 pub mod engine;
 pub mod faults;
 pub mod metrics;

@@ -79,13 +79,13 @@ pub struct Control {
     pub stop: CancellationToken,
     /// Where snapshots are published each tick, if anyone watches.
     pub snapshots: Option<watch::Sender<Arc<Snapshot>>>,
+    /// The fault proxy the backend's nodes connect through, if any.
+    pub net: Option<Arc<Net>>,
     /// Pause the load and change the node count while running.
     pub load: LoadControl,
     /// Publish each node's recent cycles over this much history (the
     /// dashboard's timeline); `None` keeps snapshots small.
     pub timeline: Option<Duration>,
-    /// The fault proxy the backend's nodes connect through, if any.
-    pub net: Option<Arc<Net>>,
 }
 
 /// What a run produced.
@@ -223,8 +223,8 @@ pub async fn run<B: Backend>(
         load: control.load.clone(),
     });
     control.load.init(cfg.nodes);
-    let mut recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
     let fault_log: FaultLog = Arc::new(Mutex::new(Vec::new()));
+    let mut recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
     let mut collector = Collector::new(
         CollectorConfig {
             tick: cfg.tick,

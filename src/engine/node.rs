@@ -138,11 +138,11 @@ pub(crate) async fn run_node<C: LockClient>(
             .unwrap_or(u64::MAX);
         match res {
             Ok(Acquired::Granted(grant)) => {
-                let granted_us = ctx.clock.us_of(answered);
-                let entry = ctx.oracle.enter(key, id, grant.token, req_us, granted_us);
-                rec.set_last_grant(granted_us);
+                let grant_us = ctx.clock.us_of(answered);
+                let entry = ctx.oracle.enter(key, id, grant.token, req_us, grant_us);
+                rec.set_last_grant(grant_us);
                 if let Some(p) = pause {
-                    p.on_grant(granted_us);
+                    p.on_grant(grant_us);
                 }
                 rec.set_state(NodeState::Holding);
                 let hold = cfg.hold.sample(&mut rng);
@@ -187,7 +187,7 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.stale_rejected += u64::from(exit.stale_rejected);
                     s.spans.push(HoldSpan {
                         wait_start_us: req_us,
-                        grant_us: granted_us,
+                        grant_us,
                         end_us: exit_us,
                         key,
                         granted: true,

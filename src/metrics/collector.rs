@@ -358,7 +358,10 @@ impl Collector {
             faults: self
                 .fault_log
                 .as_ref()
-                .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .map(|l| {
+                    let log = l.lock().unwrap_or_else(|e| e.into_inner());
+                    log.iter().filter_map(FaultWindow::of).collect()
+                })
                 .unwrap_or_default(),
         }
     }

@@ -244,4 +244,9 @@ mod tests {
         assert!(md.contains("| `max_unfenced_violations` | 0 | 0 | pass |"));
         assert!(md.contains("| 1 | 400 | 10 | 0 | 0µs | 1.00ms | 0µs |"));
     }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(super::render(&crate::report::fixture::result()));
+    }
 }

@@ -113,34 +113,28 @@ impl EventLog {
             self.note(t, text);
         }
         for (i, f) in new.faults.iter().enumerate() {
-            let before = old.faults.get(i);
-            let what = format!("{} on nodes {}", f.kind, f.target);
-            if before.is_none_or(|b| b.start_s.is_none())
-                && let Some(start) = f.start_s
-            {
-                let detail = f
-                    .detail
-                    .as_deref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
-                self.push(start, EventKind::Fault, format!("{what} started{detail}"));
-            }
-            if before.is_none_or(|b| b.end_s.is_none())
-                && let (Some(start), Some(end)) = (f.start_s, f.end_s)
-                && end > start
-            {
-                let recovery = f.recovery_s.map_or("no grant since".to_string(), |r| {
-                    format!("recovered in {r:.2}s")
-                });
+            let on = if f.nodes.is_empty() {
+                "all nodes".to_string()
+            } else {
+                format!("nodes {:?}", f.nodes)
+            };
+            if i >= old.faults.len() {
                 self.push(
-                    end,
+                    f.start_s,
                     EventKind::Fault,
-                    format!(
-                        "{what} ended after {:.1}s: {} errors, {} timeouts, {recovery}",
-                        end - start,
-                        f.errors,
-                        f.timeouts
-                    ),
+                    format!("{} on {on} started", f.kind),
+                );
+            }
+            // Ended between the two snapshots (instantaneous faults have
+            // no end worth a line).
+            if f.end_s > f.start_s
+                && f.end_s <= t
+                && (i >= old.faults.len() || f.end_s > old.elapsed_s)
+            {
+                self.push(
+                    f.end_s,
+                    EventKind::Fault,
+                    format!("{} on {on} ended after {:.1}s", f.kind, f.end_s - f.start_s),
                 );
             }
         }
@@ -219,7 +213,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::ViolationExample;
+    use crate::metrics::{FaultWindow, ViolationExample};
 
     #[test]
     fn violations_errors_faults_and_breaches_become_events() {
@@ -240,8 +234,12 @@ mod tests {
             overlap_us: 1500,
             fenced: false,
         });
-        new.faults
-            .push(crate::tui::lanes::tests::fault(1.0, Some(1.8), "[0]"));
+        new.faults.push(FaultWindow {
+            start_s: 1.0,
+            end_s: 1.8,
+            kind: "pause".into(),
+            nodes: vec![0],
+        });
         let limits = Thresholds {
             max_violations: Some(0),
             ..Thresholds::default()
@@ -256,7 +254,7 @@ mod tests {
             [
                 "FAULT pause on nodes [0] started",
                 "VIOLATION k0 held by nodes 1 and 2 at once for 1.50ms (UNFENCED)",
-                "FAULT pause on nodes [0] ended after 0.8s: 0 errors, 0 timeouts, no grant since",
+                "FAULT pause on nodes [0] ended after 0.8s",
                 "info running (measured)",
                 "VIOLATION 2 more violations",
                 "error 3 backend error(s): connection reset",

@@ -2,7 +2,7 @@
 //! each cell one slice of time showing what the node did in it.
 
 use super::app::{App, View};
-use crate::metrics::{FaultRecord, HoldSpan, Snapshot};
+use crate::metrics::{HoldSpan, Snapshot};
 
 /// Glyphs marking which key a block holds (key index modulo their count).
 const KEY_GLYPHS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -124,10 +124,8 @@ fn glyph(kind: CellKind, key: u32, keys: u32) -> u8 {
 
 fn lane(snap: &Snapshot, node: u32, spans: &[HoldSpan], grid: &mut Grid, keys: u32) -> LaneVm {
     for f in &snap.faults {
-        if let Some((start, end)) = fault_window(f, snap.elapsed_s)
-            && targets(&f.target, node)
-        {
-            grid.each(start, end, |c, _| c.fault = true);
+        if f.nodes.is_empty() || f.nodes.contains(&node) {
+            grid.each(f.start_s, f.end_s, |c, _| c.fault = true);
         }
     }
     let first = spans.partition_point(|s| (s.end_us as f64 / 1e6) < grid.t0);
@@ -171,31 +169,6 @@ fn runs_of(cells: impl Iterator<Item = (CellKind, u8)>) -> Vec<(String, CellKind
         }
     }
     runs
-}
-
-/// When a fault covered its nodes, seconds of run time: from its start to
-/// its end, or to `now_s` while it lasts. `None` when it has not started.
-pub fn fault_window(f: &FaultRecord, now_s: f64) -> Option<(f64, f64)> {
-    let start = f.start_s?;
-    Some((start, f.end_s.unwrap_or(now_s).max(start)))
-}
-
-/// Whether a fault's target (`all`, `a..b` half-open, `[0, 1]`, as the
-/// scenario's node selection prints) includes `node`.
-pub fn targets(target: &str, node: u32) -> bool {
-    let t = target.trim();
-    if t == "all" {
-        return true;
-    }
-    if let Some((a, b)) = t.split_once("..") {
-        return match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
-            (Ok(a), Ok(b)) => (a..b).contains(&node),
-            _ => false,
-        };
-    }
-    t.trim_matches(|c| c == '[' || c == ']')
-        .split(',')
-        .any(|n| n.trim().parse() == Ok(node))
 }
 
 fn axis(width: usize, window_s: f64) -> String {
@@ -249,9 +222,7 @@ pub fn timeline_vm(app: &mut App, width: u16, height: u16) -> TimelineVm {
     let faults = {
         let mut grid = Grid::new(cells, t0, window_s);
         for f in &snap.faults {
-            if let Some((start, end)) = fault_window(f, snap.elapsed_s) {
-                grid.each(start, end, |c, _| c.fault = true);
-            }
+            grid.each(f.start_s, f.end_s, |c, _| c.fault = true);
         }
         grid.cells.iter().any(|c| c.fault).then(|| LaneVm {
             label: "fault".into(),
@@ -278,40 +249,8 @@ pub fn timeline_vm(app: &mut App, width: u16, height: u16) -> TimelineVm {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn fault(start_s: f64, end_s: Option<f64>, target: &str) -> FaultRecord {
-        FaultRecord {
-            at_s: start_s,
-            kind: "pause".into(),
-            target: target.into(),
-            duration_s: 2.0,
-            applied: true,
-            start_s: Some(start_s),
-            end_s,
-            errors: 0,
-            timeouts: 0,
-            acquired: 0,
-            recovery_s: None,
-            detail: None,
-        }
-    }
-
-    #[test]
-    fn fault_targets_and_windows() {
-        assert!(targets("all", 7));
-        assert!(targets("0..4", 3) && !targets("0..4", 4));
-        assert!(targets("[0, 12]", 12) && !targets("[0, 12]", 1));
-        assert_eq!(
-            fault_window(&fault(2.0, None, "all"), 5.0),
-            Some((2.0, 5.0))
-        );
-        assert_eq!(
-            fault_window(&fault(2.0, Some(3.0), "all"), 5.0),
-            Some((2.0, 3.0))
-        );
-    }
 
     #[test]
     fn spans_paint_waits_holds_and_faults_in_their_cells() {
@@ -319,7 +258,12 @@ pub(crate) mod tests {
             elapsed_s: 10.0,
             ..Snapshot::default()
         };
-        snap.faults.push(fault(0.0, Some(1.9), "all"));
+        snap.faults.push(crate::metrics::FaultWindow {
+            start_s: 0.0,
+            end_s: 1.9,
+            kind: "pause".into(),
+            nodes: vec![],
+        });
         let spans = [HoldSpan {
             wait_start_us: 4_000_000,
             grant_us: 6_000_000,

@@ -197,7 +197,7 @@ pub fn header(app: &App) -> HeaderVm {
     let active: Vec<&str> = s
         .faults
         .iter()
-        .filter(|f| f.start_s.is_some() && f.end_s.is_none())
+        .filter(|f| f.start_s <= s.elapsed_s && s.elapsed_s < f.end_s)
         .map(|f| f.kind.as_str())
         .collect();
     let state = if active.is_empty() {
