@@ -107,20 +107,40 @@ fn card(o: &mut String, value: &str, label: &str, class: &str) {
     );
 }
 
-/// A table with a header row; every cell is escaped. Cells of the first
-/// column are left-aligned.
+/// A table with a header row; every cell is escaped. The first column, and
+/// any column whose cells are all text (not numbers), is left-aligned.
 pub fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    let numeric = |c: &str| {
+        c.chars()
+            .next()
+            .is_none_or(|ch| ch.is_ascii_digit() || ch == '–' || ch == '-')
+    };
+    let left: Vec<bool> = (0..head.len())
+        .map(|i| {
+            i == 0
+                || rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .filter(|c| !c.is_empty())
+                    .all(|c| !numeric(c))
+        })
+        .collect();
+    let class = |i: usize| {
+        if left.get(i).copied().unwrap_or(false) {
+            r#" class="l""#
+        } else {
+            ""
+        }
+    };
     o.push_str("<table><thead><tr>");
     for (i, h) in head.iter().enumerate() {
-        let class = if i == 0 { r#" class="l""# } else { "" };
-        let _ = write!(o, "<th{class}>{}</th>", esc(h));
+        let _ = write!(o, "<th{}>{}</th>", class(i), esc(h));
     }
     o.push_str("</tr></thead><tbody>\n");
     for row in rows {
         o.push_str("<tr>");
         for (i, c) in row.iter().enumerate() {
-            let class = if i == 0 { r#" class="l""# } else { "" };
-            let _ = write!(o, "<td{class}>{}</td>", esc(c));
+            let _ = write!(o, "<td{}>{}</td>", class(i), esc(c));
         }
         o.push_str("</tr>\n");
     }
@@ -525,6 +545,7 @@ mod tests {
         );
         assert!(html.contains("<td>2.50–5.50 s</td>"));
         assert!(html.contains("<td>250 ms</td>"));
+        assert!(html.contains(r#"<td class="l">paused while holding"#));
         assert!(html.contains("paused while holding &lt;k0&gt;"));
     }
 
