@@ -77,7 +77,10 @@ async fn start_proxy<B: Backend>(
     seed: u64,
 ) -> Result<Option<Arc<Net>>, BackendError> {
     let upstreams = backend.upstreams();
-    if !faults::needs_proxy(&scn.faults) || upstreams.is_empty() {
+    // LOCKSTORM_FORCE_PROXY=1 routes through the proxy with no fault, to
+    // measure what the proxy itself costs (scripts/bench-faults).
+    let forced = std::env::var_os("LOCKSTORM_FORCE_PROXY").is_some_and(|v| v == "1");
+    if !(faults::needs_proxy(&scn.faults) || forced) || upstreams.is_empty() {
         return Ok(None);
     }
     let net = Net::start(scn.workload.nodes, upstreams, seed)
