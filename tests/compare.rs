@@ -204,3 +204,118 @@ fn bad_backend_names_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("--backend"));
 }
+
+#[test]
+fn ctrl_c_stops_the_comparison_writes_what_ran_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lockstorm"))
+        .args([
+            "compare",
+            "scenarios/choose-a-lock.toml",
+            "-b",
+            "mem:fifo,mem:barging",
+            "--duration",
+            "60s",
+            "--report",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let v = read_json(&dir.path().join("compare.json"));
+    assert_eq!(v["completed"], false);
+    assert_eq!(v["planned"], 2);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "the second stage never started");
+    assert_eq!(rows[0]["status"], "ok");
+    assert_eq!(rows[0]["completed"], false);
+    assert!(dir.path().join("mem-fifo/report.html").exists());
+    assert!(!dir.path().join("mem-barging").exists());
+}
+
+/// Records what a dashboard would see.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<String>,
+}
+
+impl lockstorm::compare::CompareObserver for Recorder {
+    fn stage_started(
+        &mut self,
+        index: usize,
+        state: &lockstorm::compare::CompareState,
+        _snapshots: tokio::sync::watch::Receiver<std::sync::Arc<lockstorm::metrics::Snapshot>>,
+    ) {
+        let statuses: Vec<_> = state
+            .stages
+            .iter()
+            .map(|s| format!("{:?}", s.status))
+            .collect();
+        self.events
+            .push(format!("start {index} {}", statuses.join(",")));
+    }
+
+    fn stage_finished(
+        &mut self,
+        index: usize,
+        state: &lockstorm::compare::CompareState,
+        so_far: &lockstorm::compare::Comparison,
+    ) {
+        let statuses: Vec<_> = state
+            .stages
+            .iter()
+            .map(|s| format!("{:?}", s.status))
+            .collect();
+        self.events.push(format!(
+            "finish {index} {} rows={} headline={}",
+            statuses.join(","),
+            so_far.stages.len(),
+            state.stages[index].headline.is_some()
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_sees_every_stage_in_order() {
+    let port = support::free_port();
+    let scn = lockstorm::scenario::Scenario::parse(
+        &format!(
+            "name = \"obs\"\nseed = 9\nduration = \"1s\"\n[backend]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n[workload]\nnodes = 2\n"
+        ),
+        Path::new("obs.toml"),
+    )
+    .unwrap();
+    let backends =
+        ["mem:fifo", "redis"].map(|b| lockstorm::compare::BackendChoice::parse(b).unwrap());
+    let mut rec = Recorder::default();
+    let cmp = lockstorm::compare::run(
+        &scn,
+        &backends,
+        std::time::Duration::from_millis(250),
+        tokio_util::sync::CancellationToken::new(),
+        &mut rec,
+    )
+    .await;
+    assert_eq!(
+        rec.events,
+        [
+            "start 0 Running,Waiting",
+            "finish 0 Done,Waiting rows=1 headline=true",
+            "start 1 Done,Running",
+            "finish 1 Done,Failed rows=2 headline=false",
+        ]
+    );
+    assert!(cmp.completed);
+    assert_eq!(cmp.scenario.seed, 9);
+    assert!(cmp.stages[0].run().unwrap().snapshot.totals.acquired > 0);
+    assert!(cmp.stages[1].run().is_none());
+}

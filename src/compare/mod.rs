@@ -70,7 +70,9 @@ impl BackendChoice {
     /// The scenario `base` with this backend. Endpoint settings (`url`,
     /// `urls`, `path`, `rtt`) are kept only when the kind matches the
     /// scenario's, so other kinds use their default endpoints; `ttl` and
-    /// `retry` apply to every kind.
+    /// `retry` apply to every kind. For another kind, a fault's
+    /// `endpoints` (which name the scenario's servers) are dropped, so the
+    /// fault applies to all of that backend's endpoints.
     pub fn scenario(&self, base: &Scenario) -> Scenario {
         let mut s = base.clone();
         if s.backend.kind.name != self.kind.name {
@@ -78,6 +80,9 @@ impl BackendChoice {
             s.backend.urls = Vec::new();
             s.backend.path = None;
             s.backend.rtt = None;
+            for f in &mut s.faults {
+                f.endpoints.clear();
+            }
         }
         s.backend.kind = self.kind;
         s.backend.variant = self.variant;

@@ -332,18 +332,32 @@ pub fn violations_timeline(runs: &[Plotted]) -> Timeline {
         .fold(0.0, f64::max);
     let warmup_s = runs.iter().map(|p| p.run.warmup_s).fold(0.0, f64::max);
     let mut lanes = Vec::new();
+    // One run: when each fault really took effect. Several: the planned
+    // windows (a `when = "holding"` pause starts at a different moment on
+    // each backend).
+    let planned = runs.len() > 1;
     let faults = runs.first().map(|p| &p.run.faults);
     lanes.push(Lane {
-        name: "faults".into(),
+        name: if planned {
+            "faults (planned)"
+        } else {
+            "faults"
+        }
+        .into(),
         color: "#7f7f7f".into(),
         marks: faults
             .into_iter()
             .flatten()
             .map(|f| {
                 let applied = if f.applied { "" } else { " (not applied)" };
+                let (from, to) = match (planned, f.start_s, f.end_s) {
+                    (false, Some(a), Some(b)) => (a, b),
+                    (false, Some(a), None) => (a, a + f.duration_s),
+                    _ => (f.at_s, f.at_s + f.duration_s),
+                };
                 Mark::Span(
-                    f.at_s,
-                    f.at_s + f.duration_s,
+                    from,
+                    to,
                     format!("{} {}{applied}", f.kind, f.target),
                     f.applied,
                 )

@@ -107,20 +107,40 @@ fn card(o: &mut String, value: &str, label: &str, class: &str) {
     );
 }
 
-/// A table with a header row; every cell is escaped. Cells of the first
-/// column are left-aligned.
+/// A table with a header row; every cell is escaped. The first column, and
+/// any column whose cells are all text (not numbers), is left-aligned.
 pub fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    let numeric = |c: &str| {
+        c.chars()
+            .next()
+            .is_none_or(|ch| ch.is_ascii_digit() || ch == '–' || ch == '-')
+    };
+    let left: Vec<bool> = (0..head.len())
+        .map(|i| {
+            i == 0
+                || rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .filter(|c| !c.is_empty())
+                    .all(|c| !numeric(c))
+        })
+        .collect();
+    let class = |i: usize| {
+        if left.get(i).copied().unwrap_or(false) {
+            r#" class="l""#
+        } else {
+            ""
+        }
+    };
     o.push_str("<table><thead><tr>");
     for (i, h) in head.iter().enumerate() {
-        let class = if i == 0 { r#" class="l""# } else { "" };
-        let _ = write!(o, "<th{class}>{}</th>", esc(h));
+        let _ = write!(o, "<th{}>{}</th>", class(i), esc(h));
     }
     o.push_str("</tr></thead><tbody>\n");
     for row in rows {
         o.push_str("<tr>");
         for (i, c) in row.iter().enumerate() {
-            let class = if i == 0 { r#" class="l""# } else { "" };
-            let _ = write!(o, "<td{class}>{}</td>", esc(c));
+            let _ = write!(o, "<td{}>{}</td>", class(i), esc(c));
         }
         o.push_str("</tr>\n");
     }
@@ -379,19 +399,41 @@ pub fn render(r: &RunResult) -> String {
         o.push_str("<h2>Faults</h2>\n");
         table(
             &mut o,
-            &["kind", "at", "nodes", "duration", "applied"],
+            &[
+                "kind", "at", "nodes", "window", "acquired", "errors", "timeouts", "recovery",
+                "applied", "detail",
+            ],
             &r.faults
                 .iter()
                 .map(|ft| {
+                    let window = match (ft.start_s, ft.end_s) {
+                        (Some(a), Some(b)) => format!("{a:.2}–{b:.2} s"),
+                        (Some(a), None) => format!("{a:.2} s –"),
+                        _ => "–".to_string(),
+                    };
+                    let recovery = match ft.recovery_s {
+                        Some(x) if x < 1.0 => format!("{:.0} ms", x * 1e3),
+                        Some(x) => format!("{x:.2} s"),
+                        None if ft.applied => "none".to_string(),
+                        None => "–".to_string(),
+                    };
                     vec![
                         ft.kind.clone(),
                         format!("{:.1} s", ft.at_s),
                         ft.target.clone(),
-                        format!("{:.1} s", ft.duration_s),
+                        window,
+                        ft.acquired.to_string(),
+                        ft.errors.to_string(),
+                        ft.timeouts.to_string(),
+                        recovery,
                         if ft.applied { "yes" } else { "no" }.into(),
+                        ft.detail.clone().unwrap_or_default(),
                     ]
                 })
                 .collect::<Vec<_>>(),
+        );
+        o.push_str(
+            "<p class=\"sub\">Recovery is the time from the end of a fault to the first grant to one of its nodes.</p>\n",
         );
     }
     o.push_str("<h2>Nodes</h2>\n");
@@ -476,6 +518,35 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"));
         svg_count(&html);
+    }
+
+    #[test]
+    fn faults_are_on_the_timeline_and_in_the_table() {
+        let mut r = crate::report::fixture::result();
+        r.faults = vec![crate::metrics::FaultRecord {
+            at_s: 2.0,
+            kind: "pause".into(),
+            target: "[0]".into(),
+            duration_s: 3.0,
+            applied: true,
+            start_s: Some(2.5),
+            end_s: Some(5.5),
+            errors: 0,
+            timeouts: 4,
+            acquired: 1,
+            recovery_s: Some(0.25),
+            detail: Some("paused while holding <k0>".into()),
+        }];
+        let html = render(&r);
+        svg_count(&html);
+        assert!(
+            html.contains("<title>pause [0]</title>"),
+            "the span has a tooltip"
+        );
+        assert!(html.contains("<td>2.50–5.50 s</td>"));
+        assert!(html.contains("<td>250 ms</td>"));
+        assert!(html.contains(r#"<td class="l">paused while holding"#));
+        assert!(html.contains("paused while holding &lt;k0&gt;"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{COLUMNS, best, property_words};
+use super::{COLUMNS, best, property_words, warnings};
 use crate::compare::{Comparison, Outcome, verdict::verdict};
 use crate::report::chart::{self, Plotted};
 use crate::report::html::{figure, page};
@@ -35,6 +35,14 @@ pub fn render(cmp: &Comparison) -> String {
             )
         }
     );
+    for (label, w) in warnings(cmp) {
+        let _ = writeln!(
+            o,
+            "<div class=\"warn\"><strong>Warning</strong> (<code>{}</code>): {}</div>",
+            esc(&label),
+            esc(w)
+        );
+    }
     // Colours follow the row order, failed rows included, so a backend
     // keeps its colour whatever else failed.
     let labels: Vec<String> = cmp.stages.iter().map(|st| st.label()).collect();
@@ -204,6 +212,7 @@ mod tests {
         ));
         assert!(html.contains("<a href=\"mem-fifo/report.html\">report</a>"));
         assert!(!html.contains("<script"));
+        assert!(html.contains("(<code>mem:barging</code>): a &lt;warning&gt; for barging</div>"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{COLUMNS, best, property_words};
+use super::{COLUMNS, best, property_words, warnings};
 use crate::compare::{Comparison, Outcome, verdict::verdict};
 
 /// Make text safe inside a Markdown table cell.
@@ -35,6 +35,9 @@ pub fn render(cmp: &Comparison) -> String {
             )
         }
     );
+    for (label, w) in warnings(cmp) {
+        let _ = writeln!(o, "> **Warning** (`{label}`): {w}\n");
+    }
     o.push_str("| backend | properties |");
     for c in COLUMNS {
         let _ = write!(o, " {} |", c.name);
@@ -112,6 +115,7 @@ mod tests {
             md.contains("- **`redis:set-nx`**: not measured: cannot reach redis://127.0.0.1:1")
         );
         assert!(md.contains("[report.html](mem-fifo/report.html)"));
+        assert!(md.contains("> **Warning** (`mem:barging`): a <warning> for barging\n"));
         assert!(!md.contains("redis-set-nx/report.md"));
     }
 

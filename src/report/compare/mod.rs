@@ -46,6 +46,15 @@ pub fn property_words(p: Properties) -> String {
     b.join(" ")
 }
 
+/// The stages' warnings, each with the backend it came from (`kind:variant`).
+pub fn warnings(cmp: &Comparison) -> Vec<(String, &str)> {
+    cmp.stages
+        .iter()
+        .filter_map(|st| st.run().map(|r| (st.label(), r)))
+        .flat_map(|(label, r)| r.warnings.iter().map(move |w| (label.clone(), w.as_str())))
+        .collect()
+}
+
 /// Which way is better in a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Better {
@@ -193,6 +202,7 @@ pub(crate) mod fixture {
         let a = crate::report::fixture::result();
         let mut b = crate::report::fixture::result();
         b.backend_variant = "barging".into();
+        b.warnings = vec!["a <warning> for barging".into()];
         b.properties.fair = false;
         b.snapshot.totals.throughput_per_s = 150.0;
         b.snapshot.latency.acquire.p99 = 700;
