@@ -165,7 +165,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "ZooKeeper lock recipes",
         default_endpoints: &["127.0.0.1:2181"],
         start_hint: Some("scripts/backends up zookeeper"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "recipe",

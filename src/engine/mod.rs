@@ -82,6 +82,9 @@ pub struct EngineOutput {
     pub intervals: Vec<IntervalHistogram>,
     /// Problems that did not stop the run (e.g. cleanup failed).
     pub warnings: Vec<String>,
+    /// Backend-specific counters, filled in by the caller from
+    /// [`Backend::stats`] (empty from the engine itself).
+    pub backend_stats: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The keys of a run: `k0`, `k1`, ... prefixed by `prefix`.
@@ -239,5 +242,6 @@ pub async fn run<B: Backend>(
         snapshot,
         intervals,
         warnings,
+        backend_stats: serde_json::Map::new(),
     })
 }

@@ -29,6 +29,7 @@ pub fn value(r: &RunResult) -> Value {
         "backend": {
             "kind": r.backend_kind, "variant": r.backend_variant,
             "endpoints": r.endpoints, "properties": r.properties,
+            "stats": r.backend_stats,
         },
         "completed": r.completed,
         "elapsed_s": r.elapsed_s,
