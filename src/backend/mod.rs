@@ -8,6 +8,8 @@
 //! dispatch and no boxed future.
 
 pub mod catalog;
+pub mod etcd;
+pub mod http;
 pub mod mem;
 pub mod redis;
 pub mod redlock;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::BackendError;
+use super::etcd::{EtcdBackend, EtcdVariant};
 use super::mem::{MemBackend, MemVariant};
 use super::redis::{RedisBackend, RedisVariant};
 use super::redlock::RedlockBackend;
@@ -31,6 +32,8 @@ pub enum AnyBackend {
     Redlock(RedlockBackend),
     /// ZooKeeper lock recipes.
     Zookeeper(ZkBackend),
+    /// etcd v3 locks.
+    Etcd(EtcdBackend),
 }
 
 /// The scenario's endpoint for this kind, or the kind's default.
@@ -102,6 +105,14 @@ pub async fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend
             })?;
             Ok(AnyBackend::Zookeeper(
                 ZkBackend::open(&endpoint(scn), variant, run_id, scn.workload.keys, ttl).await?,
+            ))
+        }
+        "etcd" => {
+            let variant = EtcdVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("etcd has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Etcd(
+                EtcdBackend::open(&endpoint(scn), variant, run_id, ttl).await?,
             ))
         }
         other => Err(BackendError::Op(format!(
