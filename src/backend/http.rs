@@ -46,6 +46,8 @@ pub struct HttpConn {
     consumed: usize,
     /// The server said it will close the connection after this response.
     pub closing: bool,
+    /// The stream's last chunk has been read.
+    ended: bool,
 }
 
 impl HttpConn {
@@ -63,6 +65,7 @@ impl HttpConn {
             body: Vec::with_capacity(1024),
             consumed: 0,
             closing: false,
+            ended: false,
         })
     }
 
@@ -109,6 +112,7 @@ impl HttpConn {
         let (status, chunked, _) = self.head().await?;
         self.body.clear();
         self.consumed = 0;
+        self.ended = false;
         if !chunked {
             return Err(HttpError::Protocol("expected a chunked stream"));
         }
@@ -128,7 +132,11 @@ impl HttpConn {
                 self.body.drain(..self.consumed);
                 self.consumed = 0;
             }
+            if self.ended {
+                return Ok(None);
+            }
             if !self.chunk().await? {
+                self.ended = true;
                 if self.body.is_empty() {
                     return Ok(None);
                 }
