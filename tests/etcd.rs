@@ -1,6 +1,10 @@
 //! etcd locks against the real server `scripts/backends up etcd` starts
-//! (http://127.0.0.1:2379), and a private etcd on free ports for the test
-//! that kills and restarts it mid-run.
+//! (http://127.0.0.1:2379), and private etcds on free ports.
+//!
+//! The `lock-api` tests run on a fresh private etcd each: etcd 3.4.23's Lock
+//! service can wedge after sustained contention by ~32 waiters (a contended
+//! Lock then never hands over until etcd restarts; see docs/consensus.md),
+//! and a test must neither depend on nor leave the shared server that way.
 
 mod support;
 
@@ -17,7 +21,6 @@ use lockstorm::run::run_scenario;
 use lockstorm::scenario::Scenario;
 use support::{PrivateEtcd, free_port, server_up};
 
-const URL: &str = "http://127.0.0.1:2379";
 const TICK: Duration = Duration::from_millis(250);
 
 fn etcd_up() -> bool {
@@ -35,6 +38,15 @@ async fn run(toml: &str) -> RunResult {
 }
 
 fn contended(kind: &str, variant: &str, nodes: u32, secs: u32) -> String {
+    contended_on(kind, variant, nodes, secs, "")
+}
+
+fn contended_on(kind: &str, variant: &str, nodes: u32, secs: u32, url: &str) -> String {
+    let url = if url.is_empty() {
+        String::new()
+    } else {
+        format!("url = \"{url}\"")
+    };
     format!(
         r#"
 name = "t"
@@ -45,6 +57,7 @@ seed = 7
 [backend]
 kind = "{kind}"
 variant = "{variant}"
+{url}
 retry = "2ms"
 [workload]
 nodes = {nodes}
@@ -83,10 +96,10 @@ async fn leftovers(addr: &str, run_id: &str) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_api_excludes_32_nodes_in_fifo_order_and_cleans_up() {
-    if !etcd_up() {
+    let Some(server) = PrivateEtcd::start() else {
         return;
-    }
-    let r = run(&contended("etcd", "lock-api", 32, 4)).await;
+    };
+    let r = run(&contended_on("etcd", "lock-api", 32, 4, &server.url())).await;
     let s = &r.snapshot;
     assert!(s.totals.acquired > 200, "acquired {}", s.totals.acquired);
     assert_eq!(s.safety.violations, 0);
@@ -101,8 +114,8 @@ async fn lock_api_excludes_32_nodes_in_fifo_order_and_cleans_up() {
     );
     assert!(r.properties.fencing && r.properties.fair && r.properties.lease);
     assert_eq!(r.backend_stats["leases_granted"], 32);
-    let (keys, _) = leftovers("127.0.0.1:2379", &r.run_id).await;
-    assert_eq!(keys, 0, "keys left behind");
+    let (keys, leases) = leftovers(&format!("127.0.0.1:{}", server.port), &r.run_id).await;
+    assert_eq!((keys, leases), (0, 0), "keys or leases left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,10 +136,13 @@ async fn txn_excludes_16_nodes_and_waits_by_watching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_api_queues_far_more_fairly_than_redis_set_nx() {
-    if !etcd_up() || !server_up("redis", "127.0.0.1:6379") {
+    if !server_up("redis", "127.0.0.1:6379") {
         return;
     }
-    let etcd = run(&contended("etcd", "lock-api", 16, 3)).await;
+    let Some(server) = PrivateEtcd::start() else {
+        return;
+    };
+    let etcd = run(&contended_on("etcd", "lock-api", 16, 3, &server.url())).await;
     let redis = run(&contended("redis", "set-nx", 16, 3)).await;
     assert_eq!(etcd.snapshot.safety.violations, 0);
     let (e, r) = (inversion_rate(&etcd), inversion_rate(&redis));
@@ -136,13 +152,18 @@ async fn lock_api_queues_far_more_fairly_than_redis_set_nx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_request_abandoned_at_the_timeout_leaves_nothing_held() {
-    if !etcd_up() {
+    let Some(server) = PrivateEtcd::start() else {
         return;
-    }
+    };
     let run_id = format!("test-abandon-{}", free_port());
-    let backend = EtcdBackend::open(URL, EtcdVariant::LockApi, &run_id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let backend = EtcdBackend::open(
+        &server.url(),
+        EtcdVariant::LockApi,
+        &run_id,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let key = Key {
         index: 0,
         name: &format!("lockstorm:{run_id}:k0"),
@@ -176,18 +197,21 @@ async fn a_lock_request_abandoned_at_the_timeout_leaves_nothing_held() {
     assert_eq!(backend.stats()["abandoned_requests"], 1);
     drop((a, b, c));
     backend.cleanup().await.unwrap();
-    assert_eq!(leftovers("127.0.0.1:2379", &run_id).await.0, 0);
+    assert_eq!(
+        leftovers(&format!("127.0.0.1:{}", server.port), &run_id).await,
+        (0, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_node_stops_its_keepalives_and_loses_its_lease() {
-    if !etcd_up() {
+    let Some(server) = PrivateEtcd::start() else {
         return;
-    }
+    };
     for variant in [EtcdVariant::LockApi, EtcdVariant::Txn] {
         let run_id = format!("test-pause-{}", free_port());
         // etcd's shortest lease is about 2 s.
-        let backend = EtcdBackend::open(URL, variant, &run_id, Duration::from_secs(2))
+        let backend = EtcdBackend::open(&server.url(), variant, &run_id, Duration::from_secs(2))
             .await
             .unwrap();
         let name = format!("lockstorm:{run_id}:k0");
