@@ -21,6 +21,7 @@
 //! The client notices from its session state (or from the release failing)
 //! and reports the release as a lost lease, then opens a new session.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -452,7 +453,8 @@ impl LockClient for ZkClient {
             }
         };
         let my_seq = u64::try_from(seq.into_i64()).unwrap_or(0);
-        self.mine.push_str(&seq.to_string());
+        // `CreateSequence` prints as the server names the node (10 digits).
+        let _ = write!(self.mine, "{seq}");
         match tokio::time::timeout_at(deadline.into(), self.queue(parent, my_seq)).await {
             Ok(Ok(())) => {
                 self.counters.grants.fetch_add(1, Ordering::Relaxed);

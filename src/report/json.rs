@@ -139,6 +139,8 @@ mod tests {
                 );
             }
         }
+        // Optional, backward-compatible: an object, empty for most backends.
+        assert_eq!(v["backend"]["stats"], json!({}));
         assert_eq!(v["schema_version"], 1);
         assert_eq!(v["latency_us"]["acquire"]["p99"], 900);
         assert_eq!(v["safety"]["examples"][0]["nodes"], json!([0, 1]));
