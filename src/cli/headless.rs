@@ -18,7 +18,7 @@ pub fn progress_line(s: &Snapshot) -> String {
         Some(Phase::Done) | None => "done",
     };
     let last = s.series.last();
-    format!(
+    let mut line = format!(
         "[{:>6.1}s/{:.0}s] {:<8} {:>9.0} acq/s  p99 {:>8}  timeouts {}  errors {}  violations {}",
         s.elapsed_s,
         s.total_s,
@@ -28,7 +28,12 @@ pub fn progress_line(s: &Snapshot) -> String {
         s.totals.timeouts,
         s.totals.errors,
         s.safety.violations
-    )
+    );
+    // Faults in progress: started, not yet ended.
+    for f in s.faults.iter().filter(|f| f.applied && f.end_s.is_none()) {
+        line.push_str(&format!("  [{} {}]", f.kind, f.target));
+    }
+    line
 }
 
 /// Print a line for every new snapshot until the sender goes away.

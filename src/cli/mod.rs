@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 
 mod backends;
+mod compare;
 mod headless;
 mod run;
 mod validate;
@@ -50,6 +51,17 @@ enum Command {
     ///   lockstorm run scenarios/quickstart.toml --nodes 64 --duration 5s --seed 1
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Run one scenario against several backends, one after another, and
+    /// compare them side by side.
+    ///
+    /// Same workload and seed for each. A backend that cannot be reached
+    /// becomes a `failed` row; the others still run (exit code 0).
+    ///
+    /// Examples:
+    ///   lockstorm compare scenarios/choose-a-lock.toml --backend mem:fifo --backend sqlite
+    ///   lockstorm compare scenarios/choose-a-lock.toml -b mem:fifo,mem:barging,redis --report reports/cmp
+    #[command(verbatim_doc_comment)]
+    Compare(compare::CompareArgs),
     /// Check scenario files without running them.
     ///
     /// Prints `ok` per valid file, or the error with file, line, column and
@@ -73,7 +85,7 @@ pub struct RunArgs {
     /// has no dashboard yet, so every run is headless.)
     #[arg(long)]
     headless: bool,
-    /// Write report.json, report.md, timeseries.csv and latency.hlog here.
+    /// Write report.json, report.md, report.html, timeseries.csv and latency.hlog here.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
     /// Override the scenario's duration (e.g. 10s, 2m).
@@ -103,6 +115,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Validate { files } => validate::validate(&files),
         Command::Backends => backends::list(),
     }

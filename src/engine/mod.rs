@@ -6,20 +6,23 @@
 
 mod node;
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, LockClient};
 use crate::clock::Clock;
+use crate::faults::{self, FaultEnv, Net, PauseCell};
 use crate::metrics::{
-    Collector, CollectorConfig, IntervalHistogram, NodeRecorder, Phase, Snapshot,
+    Collector, CollectorConfig, FaultLog, FaultRecord, IntervalHistogram, NodeRecorder, Phase,
+    Snapshot,
 };
 use crate::oracle::Oracle;
-use crate::scenario::{Dist, KeyPick};
+use crate::scenario::{Dist, FaultSpec, KeyPick};
 use node::{NodeCtx, run_node};
 
 /// How long connecting one node may take before the run gives up.
@@ -58,6 +61,12 @@ pub struct EngineConfig {
     pub error_backoff: Duration,
     /// Whether grants carry monotonic fencing tokens.
     pub fencing: bool,
+    /// The fault timeline.
+    pub faults: Vec<FaultSpec>,
+    /// Working directory of `exec` faults (default: the current one).
+    pub exec_dir: Option<PathBuf>,
+    /// The backend's kind, for messages.
+    pub backend: String,
 }
 
 /// How the caller steers a run and watches it.
@@ -67,6 +76,8 @@ pub struct Control {
     pub stop: CancellationToken,
     /// Where snapshots are published each tick, if anyone watches.
     pub snapshots: Option<watch::Sender<Arc<Snapshot>>>,
+    /// The fault proxy the backend's nodes connect through, if any.
+    pub net: Option<Arc<Net>>,
 }
 
 /// What a run produced.
@@ -85,6 +96,8 @@ pub struct EngineOutput {
     /// Backend-specific counters, filled in by the caller from
     /// [`Backend::stats`] (empty from the engine itself).
     pub backend_stats: serde_json::Map<String, serde_json::Value>,
+    /// One record per scheduled fault, in scenario order.
+    pub faults: Vec<FaultRecord>,
 }
 
 /// The keys of a run: `k0`, `k1`, ... prefixed by `prefix`.
@@ -96,6 +109,7 @@ async fn connect_all<B: Backend>(
     backend: &Arc<B>,
     nodes: u32,
     stop: &CancellationToken,
+    pauses: Option<&Arc<[PauseCell]>>,
 ) -> Result<Vec<B::Client>, BackendError> {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let mut set = JoinSet::new();
@@ -125,10 +139,16 @@ async fn connect_all<B: Backend>(
         let (id, r) = joined.map_err(|e| BackendError::Op(format!("connect task failed: {e}")))?;
         clients[id as usize] = Some(r?);
     }
-    Ok(clients
+    let mut clients: Vec<B::Client> = clients
         .into_iter()
         .map(|c| c.expect("every node connected or returned an error"))
-        .collect())
+        .collect();
+    if let Some(cells) = pauses {
+        for (c, cell) in clients.iter_mut().zip(cells.iter()) {
+            c.attach_pause(cell.signal());
+        }
+    }
+    Ok(clients)
 }
 
 /// Run the workload against `backend` until the duration ends or
@@ -149,7 +169,9 @@ pub async fn run<B: Backend>(
         total_s: cfg.duration.as_secs_f64(),
         ..Snapshot::default()
     }));
-    let clients = connect_all(&backend, cfg.nodes, &control.stop).await?;
+    let pauses: Option<Arc<[PauseCell]>> = faults::needs_pauses(&cfg.faults)
+        .then(|| (0..cfg.nodes).map(|_| PauseCell::default()).collect());
+    let clients = connect_all(&backend, cfg.nodes, &control.stop, pauses.as_ref()).await?;
 
     let clock = Clock::start();
     let oracle = Arc::new(Oracle::new(Arc::clone(&keys), cfg.fencing));
@@ -161,8 +183,10 @@ pub async fn run<B: Backend>(
         keys,
         cfg: Arc::clone(&cfg),
         stop: node_stop.clone(),
+        pauses: pauses.clone(),
     });
     let recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
+    let fault_log: FaultLog = Arc::new(Mutex::new(Vec::new()));
     let mut collector = Collector::new(
         CollectorConfig {
             tick: cfg.tick,
@@ -172,7 +196,8 @@ pub async fn run<B: Backend>(
         },
         Arc::clone(&oracle),
         recorders.clone(),
-    );
+    )
+    .with_fault_log(Arc::clone(&fault_log));
     let mut tasks = JoinSet::new();
     for (id, client) in clients.into_iter().enumerate() {
         tasks.spawn(run_node(
@@ -182,6 +207,22 @@ pub async fn run<B: Backend>(
             Arc::clone(&ctx),
         ));
     }
+    let timeline = (!cfg.faults.is_empty()).then(|| {
+        tokio::spawn(faults::run_timeline(
+            cfg.faults.clone(),
+            Arc::new(FaultEnv {
+                clock,
+                nodes: cfg.nodes,
+                pauses: pauses.clone(),
+                net: control.net.clone(),
+                recorders: recorders.clone(),
+                stop: node_stop.clone(),
+                log: Arc::clone(&fault_log),
+                exec_dir: cfg.exec_dir.clone(),
+                backend: cfg.backend.clone(),
+            }),
+        ))
+    });
     let mut running = cfg.nodes;
     let mut ticker = tokio::time::interval_at((clock.origin() + cfg.tick).into(), cfg.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,6 +250,7 @@ pub async fn run<B: Backend>(
             _ = control.stop.cancelled(), if !stopping => {
                 stopping = true;
                 completed = false;
+                node_stop.cancel();
             }
             joined = tasks.join_next() => match joined {
                 Some(r) => {
@@ -223,6 +265,14 @@ pub async fn run<B: Backend>(
         }
     }
     let elapsed = clock.origin().elapsed();
+    node_stop.cancel();
+    let fault_records = match timeline {
+        Some(t) => t.await.unwrap_or_else(|e| {
+            eprintln!("lockstorm: fault timeline failed: {e}");
+            cfg.faults.iter().map(FaultRecord::planned).collect()
+        }),
+        None => Vec::new(),
+    };
     let end_us = clock.now_us();
     oracle.finish(end_us);
     let (snapshot, intervals) = collector.finish(end_us);
@@ -243,5 +293,6 @@ pub async fn run<B: Backend>(
         intervals,
         warnings,
         backend_stats: serde_json::Map::new(),
+        faults: fault_records,
     })
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::EngineConfig;
 use crate::backend::{Acquired, Key, LockClient, Released};
 use crate::clock::Clock;
+use crate::faults::{PauseCell, frozen};
 use crate::metrics::{NodeRecorder, NodeState, NodeStats};
 use crate::oracle::Oracle;
 use crate::pace;
@@ -29,6 +30,8 @@ pub(crate) struct NodeCtx {
     pub keys: Arc<[String]>,
     pub cfg: Arc<EngineConfig>,
     pub stop: CancellationToken,
+    /// Per-node pause cells, when the scenario pauses nodes.
+    pub pauses: Option<Arc<[PauseCell]>>,
 }
 
 /// Picks the key of each cycle.
@@ -90,6 +93,10 @@ pub(crate) async fn run_node<C: LockClient>(
         next_start += Duration::from_secs_f64(exp.sample(&mut rng));
     }
     let stop = &ctx.stop;
+    let clock = &ctx.clock;
+    // Every await below goes through `frozen`: while a pause fault holds this
+    // node, nothing it was doing makes progress.
+    let pause = ctx.pauses.as_deref().and_then(|p| p.get(id as usize));
     rec.set_state(NodeState::Idle);
     while !stop.is_cancelled() {
         let intended = match &arrivals {
@@ -99,7 +106,7 @@ pub(crate) async fn run_node<C: LockClient>(
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = pace::sleep_until(t) => {}
+                    _ = frozen(pause, clock, pace::sleep_until(t)) => {}
                 }
                 t
             }
@@ -119,23 +126,35 @@ pub(crate) async fn run_node<C: LockClient>(
                 ctx.oracle.gave_up(key, id, req_us);
                 break;
             }
-            r = client.acquire(k, cfg.acquire_timeout) => r,
+            r = frozen(pause, clock, client.acquire(k, cfg.acquire_timeout)) => r,
         };
         let answered = Instant::now();
         let wait_us = u64::try_from(answered.saturating_duration_since(intended).as_micros())
             .unwrap_or(u64::MAX);
         match res {
             Ok(Acquired::Granted(grant)) => {
-                let entry =
-                    ctx.oracle
-                        .enter(key, id, grant.token, req_us, ctx.clock.us_of(answered));
+                let granted_us = ctx.clock.us_of(answered);
+                let entry = ctx.oracle.enter(key, id, grant.token, req_us, granted_us);
+                rec.set_last_grant(granted_us);
+                if let Some(p) = pause {
+                    p.on_grant(granted_us);
+                }
                 rec.set_state(NodeState::Holding);
                 let hold = cfg.hold.sample(&mut rng);
                 if !hold.is_zero() {
                     tokio::select! {
                         biased;
                         _ = stop.cancelled() => {}
-                        _ = pace::sleep(hold) => {}
+                        _ = frozen(pause, clock, pace::sleep(hold)) => {}
+                    }
+                }
+                // A pause that began during the hold ends before the write:
+                // the stale holder writes after its lease may have expired.
+                if let Some(p) = pause {
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => {}
+                        _ = p.wait_out(clock) => {}
                     }
                 }
                 let exit = ctx
@@ -144,8 +163,11 @@ pub(crate) async fn run_node<C: LockClient>(
                 let t0 = Instant::now();
                 // Bounded even if the server hangs; always attempted, so
                 // nothing is left locked when the run stops.
-                let released =
-                    tokio::time::timeout(cfg.acquire_timeout, client.release(k, grant)).await;
+                let released = tokio::time::timeout(
+                    cfg.acquire_timeout,
+                    frozen(pause, clock, client.release(k, grant)),
+                )
+                .await;
                 let release_us = t0.elapsed().as_micros() as u64;
                 rec.with(|s| {
                     s.attempts += 1;
@@ -192,7 +214,7 @@ pub(crate) async fn run_node<C: LockClient>(
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(cfg.error_backoff) => {}
+                    _ = frozen(pause, clock, tokio::time::sleep(cfg.error_backoff)) => {}
                 }
                 continue;
             }
@@ -204,7 +226,7 @@ pub(crate) async fn run_node<C: LockClient>(
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = pace::sleep(think) => {}
+                    _ = frozen(pause, clock, pace::sleep(think)) => {}
                 }
             }
         }

@@ -87,6 +87,7 @@ struct NodeTrack {
 #[derive(Debug)]
 pub struct Collector {
     cfg: CollectorConfig,
+    fault_log: Option<super::FaultLog>,
     oracle: Arc<Oracle>,
     nodes: Vec<NodeTrack>,
     measuring: bool,
@@ -123,6 +124,7 @@ impl Collector {
         recorders: Vec<Arc<NodeRecorder>>,
     ) -> Self {
         let mut c = Collector {
+            fault_log: None,
             measuring: cfg.warmup_us == 0,
             cfg,
             oracle,
@@ -155,6 +157,12 @@ impl Collector {
             max_wait_us: 0,
             acquire: new_histogram(NODE_SIGFIG),
         });
+    }
+
+    /// Copy the faults applied so far into every snapshot.
+    pub fn with_fault_log(mut self, log: super::FaultLog) -> Self {
+        self.fault_log = Some(log);
+        self
     }
 
     /// Merge every node's recorder at run time `now_us` and build a snapshot.
@@ -329,6 +337,11 @@ impl Collector {
                 .collect(),
             series: self.series.clone(),
             last_error: self.last_error.clone(),
+            faults: self
+                .fault_log
+                .as_ref()
+                .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .unwrap_or_default(),
         }
     }
 
