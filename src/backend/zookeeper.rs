@@ -232,6 +232,7 @@ impl Backend for ZkBackend {
             counters: Arc::clone(&self.counters),
             mine: String::with_capacity(64),
             pred: String::with_capacity(64),
+            dead_counted: false,
         })
     }
 
@@ -298,6 +299,8 @@ pub struct ZkClient {
     mine: String,
     /// Path of the node watched (reused buffer).
     pred: String,
+    /// The current (dead) session's end has been counted.
+    dead_counted: bool,
 }
 
 impl std::fmt::Debug for ZkClient {
@@ -345,7 +348,18 @@ impl ZkClient {
             .await
             .map_err(|e| self.op("cannot open a new session", e))?;
         self.session = s;
+        self.dead_counted = false;
         Ok(())
+    }
+
+    /// Count this session's end once, however often it is seen dead.
+    fn note_dead_session(&mut self) {
+        if !self.dead_counted {
+            self.dead_counted = true;
+            self.counters
+                .sessions_expired
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// One look at the queue: hold it, or what to wait for.
@@ -419,9 +433,7 @@ impl LockClient for ZkClient {
     async fn acquire(&mut self, key: Key<'_>, timeout: Duration) -> Result<Acquired, BackendError> {
         let deadline = Instant::now() + timeout;
         if self.session_dead() {
-            self.counters
-                .sessions_expired
-                .fetch_add(1, Ordering::Relaxed);
+            self.note_dead_session();
             self.renew().await?;
         }
         let parents = Arc::clone(&self.parents);
@@ -478,9 +490,7 @@ impl LockClient for ZkClient {
         if self.session_dead() {
             // The session expired while we held the lock: ZooKeeper has
             // already deleted our node and someone else may hold it now.
-            self.counters
-                .sessions_expired
-                .fetch_add(1, Ordering::Relaxed);
+            self.note_dead_session();
             self.mine.clear();
             let _ = self.renew().await;
             return Ok(Released::LeaseLost);
@@ -494,9 +504,7 @@ impl LockClient for ZkClient {
             Err(zk::Error::NoNode) | Err(zk::Error::SessionExpired) => {
                 self.mine.clear();
                 if self.session_dead() {
-                    self.counters
-                        .sessions_expired
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.note_dead_session();
                     let _ = self.renew().await;
                 }
                 Ok(Released::LeaseLost)
