@@ -319,3 +319,26 @@ async fn an_unreachable_etcd_is_named_with_the_command_that_starts_it() {
     assert!(msg.contains(&url), "{msg}");
     assert!(msg.contains("scripts/backends up etcd"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_fault_past_the_lease_is_fenced_and_counted_as_a_lost_lease() {
+    let Some(server) = PrivateEtcd::start() else {
+        return;
+    };
+    let text = std::fs::read_to_string("scenarios/etcd-pause.toml").expect("shipped scenario");
+    let text = text.replace("http://127.0.0.1:2379", &server.url());
+    let r = run(&text).await;
+    let s = &r.snapshot;
+    assert!(r.completed);
+    assert!(s.safety.lost_leases >= 1, "{:?}", s.safety);
+    assert!(
+        s.safety.violations > 0,
+        "the lock moved on while node 0 slept"
+    );
+    assert_eq!(s.safety.unfenced_violations, 0);
+    assert_eq!(s.safety.lost_updates, 0);
+    let skipped = r.backend_stats["keepalives_skipped_paused"]
+        .as_u64()
+        .unwrap();
+    assert!(skipped > 0, "{:?}", r.backend_stats);
+}
