@@ -223,3 +223,46 @@ async fn an_unreachable_zookeeper_is_named_with_the_command_that_starts_it() {
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
     assert!(msg.contains("scripts/backends up zookeeper"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_waiter_leaves_no_node_in_the_queue() {
+    if !zk_up() {
+        return;
+    }
+    let run_id = format!("test-timeout-{}", support::free_port());
+    for variant in [ZkVariant::Recipe, ZkVariant::Herd] {
+        let backend = ZkBackend::open(ADDR, variant, &run_id, 1, Duration::from_secs(4))
+            .await
+            .unwrap();
+        let key = Key {
+            index: 0,
+            name: "k0",
+        };
+        let mut a = backend.connect(0).await.unwrap();
+        let mut b = backend.connect(1).await.unwrap();
+        let mut c = backend.connect(2).await.unwrap();
+        let Acquired::Granted(ga) = a.acquire(key, Duration::from_secs(2)).await.unwrap() else {
+            panic!("a alone gets the lock");
+        };
+        assert_eq!(
+            b.acquire(key, Duration::from_millis(200)).await.unwrap(),
+            Acquired::TimedOut
+        );
+        assert_eq!(a.release(key, ga).await.unwrap(), Released::Released);
+        let t = std::time::Instant::now();
+        let Acquired::Granted(gc) = c.acquire(key, Duration::from_secs(3)).await.unwrap() else {
+            panic!("{variant:?}: c queued behind b's abandoned node");
+        };
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let zk = connect_session(ADDR, Duration::from_secs(4)).await.unwrap();
+        let queue = zk
+            .list_children(&format!("/lockstorm/{run_id}/k0"))
+            .await
+            .unwrap();
+        assert_eq!(queue.len(), 1, "only c's node: {queue:?}");
+        assert!(queue[0].starts_with("n2-lock-"), "{queue:?}");
+        assert_eq!(c.release(key, gc).await.unwrap(), Released::Released);
+        drop((a, b, c));
+        backend.cleanup().await.unwrap();
+    }
+}

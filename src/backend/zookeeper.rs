@@ -37,7 +37,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Shortest session timeout lockstorm asks for (the server's minimum is
 /// usually 2 × tickTime = 4 s and it rounds up anyway).
 pub const MIN_SESSION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Prefix of every lock node's name (the server appends 10 digits).
+/// Lock nodes are named `n<node>-lock-<10 digits>`: the server appends the
+/// digits, and the `n<node>-` tag lets a node find nodes of its own whose
+/// create or delete it could not confirm (a timeout, a lost connection) —
+/// Curator's "protected" mode — so none is left queued or holding.
 const NODE_PREFIX: &str = "lock-";
 
 /// Which `zookeeper` recipe.
@@ -233,6 +236,8 @@ impl Backend for ZkBackend {
             mine: String::with_capacity(64),
             pred: String::with_capacity(64),
             dead_counted: false,
+            tag: format!("n{node}-"),
+            dirty: None,
         })
     }
 
@@ -301,6 +306,11 @@ pub struct ZkClient {
     pred: String,
     /// The current (dead) session's end has been counted.
     dead_counted: bool,
+    /// `n<node>-`: the tag in this node's lock node names.
+    tag: String,
+    /// A key under which a node of ours may be left (an unconfirmed create
+    /// or delete): swept before the next acquire.
+    dirty: Option<u32>,
 }
 
 impl std::fmt::Debug for ZkClient {
@@ -312,9 +322,9 @@ impl std::fmt::Debug for ZkClient {
     }
 }
 
-/// The sequence number in a lock node's name, if it is one of ours.
+/// The sequence number in a lock node's name, if it is a lock node.
 fn seq_of(name: &str) -> Option<u64> {
-    name.strip_prefix(NODE_PREFIX)?.parse().ok()
+    name.rsplit_once(NODE_PREFIX)?.1.parse().ok()
 }
 
 enum Step {
@@ -422,10 +432,37 @@ impl ZkClient {
     /// Delete our own lock node (after a timeout or an error); best effort.
     async fn withdraw(&mut self) {
         if !self.mine.is_empty() {
-            let _ =
+            let r =
                 tokio::time::timeout(CONNECT_TIMEOUT, self.session.delete(&self.mine, None)).await;
+            if matches!(r, Ok(Ok(())) | Ok(Err(zk::Error::NoNode))) {
+                self.dirty = None;
+            }
             self.mine.clear();
         }
+    }
+
+    /// Delete every node of ours under the key `self.dirty` names.
+    async fn sweep(&mut self) -> Result<(), BackendError> {
+        let Some(index) = self.dirty else {
+            return Ok(());
+        };
+        let parents = Arc::clone(&self.parents);
+        let Some(parent) = parents.get(index as usize) else {
+            self.dirty = None;
+            return Ok(());
+        };
+        let children = match self.session.list_children(parent).await {
+            Ok(c) => c,
+            Err(e) => return Err(self.op("looking for nodes left behind", e)),
+        };
+        for c in children.iter().filter(|c| c.starts_with(self.tag.as_str())) {
+            match self.session.delete(&format!("{parent}/{c}"), None).await {
+                Ok(()) | Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(self.op("deleting a node left behind", e)),
+            }
+        }
+        self.dirty = None;
+        Ok(())
     }
 }
 
@@ -435,7 +472,10 @@ impl LockClient for ZkClient {
         if self.session_dead() {
             self.note_dead_session();
             self.renew().await?;
+            // The old session's nodes went with it.
+            self.dirty = None;
         }
+        self.sweep().await?;
         let parents = Arc::clone(&self.parents);
         let Some(parent) = parents.get(key.index as usize) else {
             return Err(BackendError::Op(format!(
@@ -446,7 +486,11 @@ impl LockClient for ZkClient {
         self.mine.clear();
         self.mine.push_str(parent);
         self.mine.push('/');
+        self.mine.push_str(&self.tag);
         self.mine.push_str(NODE_PREFIX);
+        // Until the create is confirmed (and again from the grant until the
+        // release is), a node of ours may be there that we cannot name.
+        self.dirty = Some(key.index);
         let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
         let created =
             tokio::time::timeout_at(deadline.into(), self.session.create(&self.mine, &[], &opts))
@@ -458,8 +502,7 @@ impl LockClient for ZkClient {
                 return Err(self.op("create", e));
             }
             Err(_) => {
-                // The create may still land: it is ephemeral, so at worst it
-                // sits in the queue until this session ends. Name unknown.
+                // The create may still land; the next acquire sweeps it.
                 self.mine.clear();
                 return Ok(Acquired::TimedOut);
             }
@@ -499,10 +542,12 @@ impl LockClient for ZkClient {
         match r {
             Ok(()) => {
                 self.mine.clear();
+                self.dirty = None;
                 Ok(Released::Released)
             }
             Err(zk::Error::NoNode) | Err(zk::Error::SessionExpired) => {
                 self.mine.clear();
+                self.dirty = None;
                 if self.session_dead() {
                     self.note_dead_session();
                     let _ = self.renew().await;
@@ -521,6 +566,7 @@ mod tests {
     #[test]
     fn lock_node_names_parse_to_their_sequence() {
         assert_eq!(seq_of("lock-0000000042"), Some(42));
+        assert_eq!(seq_of("n12-lock-0000000042"), Some(42));
         assert_eq!(seq_of("lock-"), None);
         assert_eq!(seq_of("other-0000000001"), None);
     }
