@@ -553,6 +553,13 @@ impl EtcdClient {
     }
 
     async fn ready(&mut self) -> Result<&mut HttpConn, EtcdError> {
+        if self.conn.as_ref().is_some_and(|c| c.busy) {
+            // An exchange was abandoned midway (its future dropped, e.g. a
+            // release past its timeout): the connection is out of step, and
+            // the lease may hold a key we do not know about.
+            self.conn = None;
+            self.needs_new_lease = true;
+        }
         if self.conn.as_ref().is_some_and(|c| c.closing) {
             self.conn = None;
         }
@@ -623,6 +630,10 @@ impl EtcdClient {
     }
 
     async fn lease_ready(&mut self) -> Result<(), BackendError> {
+        if self.conn.as_ref().is_some_and(|c| c.busy) {
+            self.conn = None;
+            self.needs_new_lease = true;
+        }
         if self.shared.lease_lost.load(Ordering::Acquire) {
             self.needs_new_lease = true;
         }

@@ -48,6 +48,9 @@ pub struct HttpConn {
     pub closing: bool,
     /// The stream's last chunk has been read.
     ended: bool,
+    /// A request was sent and its answer not read to the end (the caller
+    /// dropped the future): the connection is out of step and must go.
+    pub busy: bool,
 }
 
 impl HttpConn {
@@ -66,6 +69,7 @@ impl HttpConn {
             consumed: 0,
             closing: false,
             ended: false,
+            busy: false,
         })
     }
 
@@ -86,6 +90,7 @@ impl HttpConn {
 
     /// `POST path` and read the whole answer into `body`; the status code.
     pub async fn post(&mut self, path: &str, json: &[u8]) -> Result<u16, HttpError> {
+        self.busy = true;
         self.send(path, json).await?;
         let (status, chunked, len) = self.head().await?;
         self.body.clear();
@@ -102,6 +107,7 @@ impl HttpConn {
             self.closing = true;
             self.io.read_to_end(&mut self.body).await?;
         }
+        self.busy = false;
         Ok(status)
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Every lock of a run lives under `/lockstorm/<run-id>/<key>` (for example
 //! `/lockstorm/1a2b3c4d/k0`); a waiter creates an `EPHEMERAL|SEQUENTIAL`
-//! child `lock-<10 digits>` there and the lowest sequence number holds the
+//! child `n<node>-lock-<10 digits>` there and the lowest sequence number holds the
 //! lock. The fencing token is that sequence number: ZooKeeper hands them out
 //! from a counter per parent, so they increase per key. `cleanup` deletes
 //! `/lockstorm/<run-id>` and everything below it.
