@@ -17,3 +17,4 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod thresholds;
+pub mod tui;

@@ -69,7 +69,8 @@ duration = "700ms"
     assert_eq!(r.faults.len(), 1);
     let f = &r.faults[0];
     let (start, end) = applied(f);
-    assert!((start - 0.5).abs() < 0.05, "start {start}");
+    // Never early; late only by scheduling delay (loaded CI machines).
+    assert!((0.5..0.8).contains(&start), "start {start}");
     assert!((end - start - 0.7).abs() < 0.01, "window {start}..{end}");
     let quiet = inside(&r, start, end);
     assert!(!quiet.is_empty(), "a whole tick falls inside the pause");

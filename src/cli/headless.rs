@@ -30,8 +30,19 @@ pub fn progress_line(s: &Snapshot) -> String {
         s.safety.violations
     );
     // Faults in progress: started, not yet ended.
-    for f in s.faults.iter().filter(|f| f.applied && f.end_s.is_none()) {
-        line.push_str(&format!("  [{} {}]", f.kind, f.target));
+    for f in s
+        .faults
+        .iter()
+        .filter(|f| f.start_s <= s.elapsed_s && s.elapsed_s < f.end_s)
+    {
+        let nodes = if f.nodes.is_empty() {
+            "all".to_string()
+        } else if f.nodes.len() > 3 {
+            format!("{} nodes", f.nodes.len())
+        } else {
+            format!("{:?}", f.nodes)
+        };
+        line.push_str(&format!("  [{} {nodes}]", f.kind));
     }
     line
 }

@@ -81,8 +81,8 @@ pub struct RunArgs {
     /// Scenario file (TOML); see scenarios/ for examples.
     #[arg(value_name = "SCENARIO")]
     scenario: PathBuf,
-    /// Print progress lines instead of opening the dashboard. (This version
-    /// has no dashboard yet, so every run is headless.)
+    /// Print progress lines instead of opening the dashboard (which opens
+    /// only when stdout is a terminal).
     #[arg(long)]
     headless: bool,
     /// Write report.json, report.md, report.html, timeseries.csv and latency.hlog here.
@@ -97,9 +97,10 @@ pub struct RunArgs {
     /// Override the seed (same seed, same sampled workload).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Collector tick: how often progress is measured and printed.
-    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "1s")]
-    tick: Duration,
+    /// Collector tick: how often progress is measured and printed
+    /// [default: 1s headless, 250ms with the dashboard].
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    tick: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

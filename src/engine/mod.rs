@@ -4,7 +4,10 @@
 //!
 //! It never touches the terminal: viewers read the snapshots it publishes.
 
+mod load;
 mod node;
+
+pub use load::{LoadControl, MAX_NODES};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -78,6 +81,11 @@ pub struct Control {
     pub snapshots: Option<watch::Sender<Arc<Snapshot>>>,
     /// The fault proxy the backend's nodes connect through, if any.
     pub net: Option<Arc<Net>>,
+    /// Pause the load and change the node count while running.
+    pub load: LoadControl,
+    /// Publish each node's recent cycles over this much history (the
+    /// dashboard's timeline); `None` keeps snapshots small.
+    pub timeline: Option<Duration>,
 }
 
 /// What a run produced.
@@ -151,6 +159,32 @@ async fn connect_all<B: Backend>(
     Ok(clients)
 }
 
+/// Connect node `id` (added while running), then run it. A failed connect
+/// is recorded as the node's error, which the viewers show.
+async fn connect_and_run<B: Backend>(
+    backend: Arc<B>,
+    id: u32,
+    rec: Arc<NodeRecorder>,
+    ctx: Arc<NodeCtx>,
+) {
+    let r = tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => return,
+        r = tokio::time::timeout(CONNECT_TIMEOUT, backend.connect(id)) => r,
+    };
+    match r {
+        Ok(Ok(client)) => run_node(id, client, rec, ctx).await,
+        Ok(Err(e)) => node::record_error(&rec, &format!("connecting node {id}: {e}")),
+        Err(_) => node::record_error(
+            &rec,
+            &format!(
+                "connecting node {id} took longer than {}s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}
+
 /// Run the workload against `backend` until the duration ends or
 /// `control.stop` fires. Fails only if the nodes cannot connect.
 pub async fn run<B: Backend>(
@@ -184,9 +218,11 @@ pub async fn run<B: Backend>(
         cfg: Arc::clone(&cfg),
         stop: node_stop.clone(),
         pauses: pauses.clone(),
+        load: control.load.clone(),
     });
-    let recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
+    control.load.init(cfg.nodes);
     let fault_log: FaultLog = Arc::new(Mutex::new(Vec::new()));
+    let mut recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
     let mut collector = Collector::new(
         CollectorConfig {
             tick: cfg.tick,
@@ -198,14 +234,21 @@ pub async fn run<B: Backend>(
         recorders.clone(),
     )
     .with_fault_log(Arc::clone(&fault_log));
+    if let Some(history) = control.timeline {
+        collector = collector.with_timeline(history);
+    }
     let mut tasks = JoinSet::new();
+    // Which node ids have a live task (nodes come and go with `+` / `-`).
+    let mut live = vec![true; cfg.nodes as usize];
+    let mut task_ids = std::collections::HashMap::new();
     for (id, client) in clients.into_iter().enumerate() {
-        tasks.spawn(run_node(
+        let h = tasks.spawn(run_node(
             id as u32,
             client,
             Arc::clone(&recorders[id]),
             Arc::clone(&ctx),
         ));
+        task_ids.insert(h.id(), id as u32);
     }
     let timeline = (!cfg.faults.is_empty()).then(|| {
         tokio::spawn(faults::run_timeline(
@@ -252,9 +295,39 @@ pub async fn run<B: Backend>(
                 completed = false;
                 node_stop.cancel();
             }
-            joined = tasks.join_next() => match joined {
+            _ = control.load.changed(), if !stopping => {
+                let target = control.load.target();
+                for id in 0..target {
+                    if live.get(id as usize).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    if id as usize >= recorders.len() {
+                        let rec: Arc<NodeRecorder> = Arc::default();
+                        collector.add_node(Arc::clone(&rec));
+                        recorders.push(rec);
+                        live.push(false);
+                    }
+                    live[id as usize] = true;
+                    running += 1;
+                    let h = tasks.spawn(connect_and_run(
+                        Arc::clone(&backend),
+                        id,
+                        Arc::clone(&recorders[id as usize]),
+                        Arc::clone(&ctx),
+                    ));
+                    task_ids.insert(h.id(), id);
+                }
+            }
+            joined = tasks.join_next_with_id() => match joined {
                 Some(r) => {
                     running -= 1;
+                    let task = match &r {
+                        Ok((t, ())) => *t,
+                        Err(e) => e.id(),
+                    };
+                    if let Some(id) = task_ids.remove(&task) {
+                        live[id as usize] = false;
+                    }
                     if let Err(e) = r && e.is_panic() {
                         // A node panicking is a bug; the run goes on without it.
                         eprintln!("lockstorm: node task panicked: {e}");

@@ -17,7 +17,7 @@ use super::EngineConfig;
 use crate::backend::{Acquired, Key, LockClient, Released};
 use crate::clock::Clock;
 use crate::faults::{PauseCell, frozen};
-use crate::metrics::{NodeRecorder, NodeState, NodeStats};
+use crate::metrics::{HoldSpan, NodeRecorder, NodeState, NodeStats};
 use crate::oracle::Oracle;
 use crate::pace;
 use crate::scenario::KeyPick;
@@ -32,6 +32,7 @@ pub(crate) struct NodeCtx {
     pub stop: CancellationToken,
     /// Per-node pause cells, when the scenario pauses nodes.
     pub pauses: Option<Arc<[PauseCell]>>,
+    pub load: super::LoadControl,
 }
 
 /// Picks the key of each cycle.
@@ -99,6 +100,10 @@ pub(crate) async fn run_node<C: LockClient>(
     let pause = ctx.pauses.as_deref().and_then(|p| p.get(id as usize));
     rec.set_state(NodeState::Idle);
     while !stop.is_cancelled() {
+        // Paused, or removed with `-` (the dashboard): two atomic loads.
+        if ctx.load.blocks(id) && ctx.load.wait(id, stop).await {
+            break;
+        }
         let intended = match &arrivals {
             Some(exp) => {
                 let t = next_start;
@@ -133,11 +138,11 @@ pub(crate) async fn run_node<C: LockClient>(
             .unwrap_or(u64::MAX);
         match res {
             Ok(Acquired::Granted(grant)) => {
-                let granted_us = ctx.clock.us_of(answered);
-                let entry = ctx.oracle.enter(key, id, grant.token, req_us, granted_us);
-                rec.set_last_grant(granted_us);
+                let grant_us = ctx.clock.us_of(answered);
+                let entry = ctx.oracle.enter(key, id, grant.token, req_us, grant_us);
+                rec.set_last_grant(grant_us);
                 if let Some(p) = pause {
-                    p.on_grant(granted_us);
+                    p.on_grant(grant_us);
                 }
                 rec.set_state(NodeState::Holding);
                 let hold = cfg.hold.sample(&mut rng);
@@ -157,9 +162,8 @@ pub(crate) async fn run_node<C: LockClient>(
                         _ = p.wait_out(clock) => {}
                     }
                 }
-                let exit = ctx
-                    .oracle
-                    .exit(key, id, grant.token, entry.read, ctx.clock.now_us());
+                let exit_us = ctx.clock.now_us();
+                let exit = ctx.oracle.exit(key, id, grant.token, entry.read, exit_us);
                 let t0 = Instant::now();
                 // Bounded even if the server hangs; always attempted, so
                 // nothing is left locked when the run stops.
@@ -181,6 +185,14 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.fenced_violations += u64::from(entry.fenced);
                     s.fifo_inversions += u64::from(entry.fifo_inversion);
                     s.stale_rejected += u64::from(exit.stale_rejected);
+                    s.spans.push(HoldSpan {
+                        wait_start_us: req_us,
+                        grant_us,
+                        end_us: exit_us,
+                        key,
+                        granted: true,
+                        overlapped: entry.violations > 0,
+                    });
                     match released {
                         Ok(Ok(Released::Released)) => {
                             s.released += 1;
@@ -201,6 +213,15 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.attempts += 1;
                     s.timeouts += 1;
                     s.max_wait_us = s.max_wait_us.max(wait_us);
+                    let end_us = ctx.clock.us_of(answered);
+                    s.spans.push(HoldSpan {
+                        wait_start_us: req_us,
+                        grant_us: end_us,
+                        end_us,
+                        key,
+                        granted: false,
+                        overlapped: false,
+                    });
                 });
             }
             Err(e) => {
@@ -239,4 +260,10 @@ fn note_error(s: &mut NodeStats, msg: &str) {
     if s.last_error.as_deref() != Some(msg) {
         s.last_error = Some(msg.to_string());
     }
+}
+
+/// Record an error for node `rec` outside a cycle (e.g. a failed connect).
+pub(crate) fn record_error(rec: &NodeRecorder, msg: &str) {
+    rec.with(|s| note_error(s, msg));
+    rec.set_state(NodeState::Stopped);
 }

@@ -8,10 +8,12 @@
 mod collector;
 mod snapshot;
 mod stats;
+mod timeline;
 
 pub use collector::{Collector, CollectorConfig};
 pub use snapshot::*;
 pub use stats::{fairness_of, summarize};
+pub use timeline::{HoldSpan, SPAN_BUDGET, SPAN_RING, SpanRing, Timeline};
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -65,6 +67,8 @@ pub struct NodeStats {
     pub release_us: Vec<u32>,
     /// Handoff latencies since the last tick, µs.
     pub handoff_us: Vec<u32>,
+    /// Cycles completed since the last tick, for the timeline (fixed ring).
+    pub spans: SpanRing,
 }
 
 /// A new empty auto-resizing histogram with `sigfig` significant figures.

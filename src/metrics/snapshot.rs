@@ -209,9 +209,42 @@ pub struct Snapshot {
     pub series: Vec<SeriesPoint>,
     /// Last backend error seen, if any (for the header / events).
     pub last_error: Option<String>,
-    /// Faults applied so far and the one in progress (`end_s` absent), in
-    /// start order; the planned ones not yet started are not included.
-    pub faults: Vec<FaultRecord>,
+    /// Recent cycles per node (only when a viewer asked for a timeline).
+    #[serde(skip)]
+    pub timeline: Option<std::sync::Arc<super::Timeline>>,
+    /// Fault windows so far (planned or applied), for the timeline and events.
+    pub faults: Vec<FaultWindow>,
+}
+
+impl FaultWindow {
+    /// The window of an applied fault (one in progress ends when planned).
+    pub fn of(f: &FaultRecord) -> Option<FaultWindow> {
+        let start_s = f.start_s.filter(|_| f.applied)?;
+        let nodes = match f.target.parse::<crate::scenario::NodeSel>() {
+            Ok(crate::scenario::NodeSel::List(v)) => v,
+            Ok(crate::scenario::NodeSel::Range(a, b)) => (a..b).collect(),
+            _ => Vec::new(),
+        };
+        Some(FaultWindow {
+            start_s,
+            end_s: f.end_s.unwrap_or(start_s + f.duration_s),
+            kind: f.kind.clone(),
+            nodes,
+        })
+    }
+}
+
+/// A fault as a viewer marks it on the timeline: when, what, and on whom.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultWindow {
+    /// Start, seconds of run time.
+    pub start_s: f64,
+    /// End, seconds of run time (equal to `start_s` for instantaneous faults).
+    pub end_s: f64,
+    /// Fault kind (`pause`, `partition`, ...).
+    pub kind: String,
+    /// Targeted nodes; empty means every node.
+    pub nodes: Vec<u32>,
 }
 
 /// Result of one threshold check.
