@@ -1,21 +1,23 @@
 //! ZooKeeper lock recipes against the real server `scripts/backends up
-//! zookeeper` starts (127.0.0.1:2181). Session expiry is forced on one
-//! node's own session (a second client resumes it and closes it); the
-//! shared server is never stopped.
+//! zookeeper` starts (127.0.0.1:2181). Session expiry is forced by cutting
+//! one node's connections (a relay in the test, through the backend's route
+//! hook) for longer than the session timeout; the shared server is never
+//! stopped.
 
 mod support;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lockstorm::backend::zookeeper::{ZkBackend, ZkVariant, connect_session};
-use lockstorm::backend::{Acquired, Backend, Key, LockClient, Released};
+use lockstorm::backend::{Acquired, Backend, Key, LockClient, Released, Route};
 use lockstorm::engine::Control;
 use lockstorm::metrics::RunResult;
 use lockstorm::run::run_scenario;
 use lockstorm::scenario::Scenario;
 use support::server_up;
-use zookeeper_client as zk;
 
 const ADDR: &str = "127.0.0.1:2181";
 const TICK: Duration = Duration::from_millis(250);
@@ -124,15 +126,56 @@ async fn recipe_queues_far_more_fairly_than_redis_set_nx() {
     assert!(r > 5.0 * z.max(0.01), "redis {r} vs zookeeper {z}");
 }
 
+/// A TCP relay for one node's connections that the test can cut: while cut,
+/// it closes what it relays and refuses new connections.
+async fn cuttable_relay(upstream: &'static str) -> (String, Arc<AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let cut = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cut);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut down, _)) = listener.accept().await else {
+                return;
+            };
+            if flag.load(Ordering::Acquire) {
+                continue;
+            }
+            let flag = Arc::clone(&flag);
+            tokio::spawn(async move {
+                let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let relay = tokio::io::copy_bidirectional(&mut down, &mut up);
+                let watch_cut = async {
+                    while !flag.load(Ordering::Acquire) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = relay => {}
+                    _ = watch_cut => {}
+                }
+            });
+        }
+    });
+    (addr, cut)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_loses_the_lock_to_the_next_waiter() {
     if !zk_up() {
         return;
     }
     let run_id = format!("test-expiry-{}", support::free_port());
-    let backend = ZkBackend::open(ADDR, ZkVariant::Recipe, &run_id, 1, Duration::from_secs(4))
+    let mut backend = ZkBackend::open(ADDR, ZkVariant::Recipe, &run_id, 1, Duration::from_secs(4))
         .await
         .unwrap();
+    // Node 0 reaches ZooKeeper through a relay the test cuts for longer than
+    // the session timeout, so the server expires node 0's session.
+    let (relay, cut) = cuttable_relay(ADDR).await;
+    let route: Route = Arc::new(move |node, _| (node == 0).then(|| relay.clone()));
+    backend.set_route(route);
     let key = Key {
         index: 0,
         name: "k0",
@@ -143,44 +186,23 @@ async fn an_expired_session_loses_the_lock_to_the_next_waiter() {
         panic!("a alone gets the lock");
     };
     let waiter = tokio::spawn(async move {
-        let r = b.acquire(key, Duration::from_secs(20)).await;
+        let r = b.acquire(key, Duration::from_secs(30)).await;
         (b, r)
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiter.is_finished(), "b waits while a holds");
 
-    // Take over a's session from a second client and close it: the server
-    // ends the session and deletes its ephemeral lock node.
-    let mut tries = 0;
-    loop {
-        let thief = zk::Client::connector()
-            .with_session(a.session_info())
-            .with_connection_timeout(Duration::from_secs(5))
-            .connect(ADDR)
-            .await;
-        match thief {
-            Ok(t) => {
-                drop(t);
-                break;
-            }
-            Err(e) if tries < 5 => {
-                eprintln!("taking over the session failed ({e}), retrying");
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("cannot take over the session: {e}"),
-        }
-    }
-
-    let (mut b, rb) = tokio::time::timeout(Duration::from_secs(15), waiter)
+    cut.store(true, Ordering::Release);
+    let (mut b, rb) = tokio::time::timeout(Duration::from_secs(30), waiter)
         .await
-        .expect("b is granted after a's session ends")
+        .expect("b is granted once a's session expires")
         .expect("no panic");
     let Acquired::Granted(gb) = rb.unwrap() else {
         panic!("b timed out");
     };
     assert!(gb.token > ga.token, "tokens increase: {ga:?} then {gb:?}");
-    // a notices from its session events (give the client time to learn it).
+    cut.store(false, Ordering::Release);
+    // a learns from its session events once it reaches the server again.
     let mut lost = None;
     for _ in 0..50 {
         let released = tokio::time::timeout(Duration::from_secs(10), a.release(key, ga))
@@ -198,7 +220,7 @@ async fn an_expired_session_loses_the_lock_to_the_next_waiter() {
     assert_eq!(b.release(key, gb).await.unwrap(), Released::Released);
     // a has a fresh session and can lock again.
     assert!(matches!(
-        a.acquire(key, Duration::from_secs(2)).await.unwrap(),
+        a.acquire(key, Duration::from_secs(5)).await.unwrap(),
         Acquired::Granted(_)
     ));
     assert!(backend.stats()["sessions_expired"].as_u64().unwrap() >= 1);
