@@ -115,13 +115,15 @@ async fn run_on<B: Backend>(
     control.net = start_proxy(&mut backend, scn, seed).await?;
     let endpoints = backend.endpoints();
     let keys = engine::key_names(&format!("lockstorm:{run_id}:"), scn.workload.keys);
-    let out = engine::run(
-        Arc::new(backend),
+    let backend = Arc::new(backend);
+    let mut out = engine::run(
+        Arc::clone(&backend),
         engine_config(scn, seed, tick),
         keys,
         control,
     )
     .await?;
+    out.backend_stats = backend.stats();
     Ok((out, endpoints))
 }
 
@@ -139,6 +141,8 @@ pub async fn run_scenario(
         AnyBackend::Sqlite(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Redis(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Redlock(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Zookeeper(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Etcd(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
     };
     Ok(assemble(scn, seed, run_id, tick, endpoints, out))
 }
@@ -178,6 +182,7 @@ fn assemble(
             scn.faults.iter().map(FaultRecord::planned).collect()
         },
         tick_s: tick.as_secs_f64(),
+        backend_stats: out.backend_stats,
         interval_histograms: out.intervals,
     }
 }

@@ -165,7 +165,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "ZooKeeper lock recipes",
         default_endpoints: &["127.0.0.1:2181"],
         start_hint: Some("scripts/backends up zookeeper"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "recipe",
@@ -184,7 +184,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "etcd v3 locks",
         default_endpoints: &["http://127.0.0.1:2379"],
         start_hint: Some("scripts/backends up etcd"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "lock-api",

@@ -8,12 +8,15 @@
 //! dispatch and no boxed future.
 
 pub mod catalog;
+pub mod etcd;
+pub mod http;
 pub mod mem;
 pub mod redis;
 pub mod redlock;
 pub mod registry;
 pub mod resp;
 pub mod sqlite;
+pub mod zookeeper;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -145,6 +148,13 @@ pub trait Backend: Send + Sync + 'static {
     /// `Some` (the fault proxy), instead of the upstream itself. Called before
     /// any node connects. Backends that ignore it cannot take network faults.
     fn set_route(&mut self, _route: Route) {}
+
+    /// Backend-specific counters for the report's `backend.stats` (for
+    /// example ZooKeeper's watch notifications per grant), read once after
+    /// the run. Empty for most backends.
+    fn stats(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// Replace the password in a URL-like endpoint with `***`.

@@ -7,10 +7,12 @@
 use std::time::Duration;
 
 use super::BackendError;
+use super::etcd::{EtcdBackend, EtcdVariant};
 use super::mem::{MemBackend, MemVariant};
 use super::redis::{RedisBackend, RedisVariant};
 use super::redlock::RedlockBackend;
 use super::sqlite::SqliteBackend;
+use super::zookeeper::{ZkBackend, ZkVariant};
 use crate::scenario::Scenario;
 
 /// Lease length when a scenario gives no `ttl`.
@@ -28,6 +30,10 @@ pub enum AnyBackend {
     Redis(RedisBackend),
     /// Redlock over N Redis instances.
     Redlock(RedlockBackend),
+    /// ZooKeeper lock recipes.
+    Zookeeper(ZkBackend),
+    /// etcd v3 locks.
+    Etcd(EtcdBackend),
 }
 
 /// The scenario's endpoint for this kind, or the kind's default.
@@ -91,6 +97,22 @@ pub async fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend
             };
             Ok(AnyBackend::Redlock(
                 RedlockBackend::open(&urls, run_id, ttl, retry, seed).await?,
+            ))
+        }
+        "zookeeper" => {
+            let variant = ZkVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("zookeeper has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Zookeeper(
+                ZkBackend::open(&endpoint(scn), variant, run_id, scn.workload.keys, ttl).await?,
+            ))
+        }
+        "etcd" => {
+            let variant = EtcdVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("etcd has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Etcd(
+                EtcdBackend::open(&endpoint(scn), variant, run_id, ttl).await?,
             ))
         }
         other => Err(BackendError::Op(format!(

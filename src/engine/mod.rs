@@ -101,6 +101,9 @@ pub struct EngineOutput {
     pub intervals: Vec<IntervalHistogram>,
     /// Problems that did not stop the run (e.g. cleanup failed).
     pub warnings: Vec<String>,
+    /// Backend-specific counters, filled in by the caller from
+    /// [`Backend::stats`] (empty from the engine itself).
+    pub backend_stats: serde_json::Map<String, serde_json::Value>,
     /// One record per scheduled fault, in scenario order.
     pub faults: Vec<FaultRecord>,
 }
@@ -367,6 +370,7 @@ pub async fn run<B: Backend>(
         snapshot,
         intervals,
         warnings,
+        backend_stats: serde_json::Map::new(),
         faults: fault_records,
     })
 }

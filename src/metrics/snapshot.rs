@@ -301,6 +301,9 @@ pub struct RunResult {
     pub faults: Vec<FaultRecord>,
     /// Collector tick, seconds.
     pub tick_s: f64,
+    /// Backend-specific counters (`backend.stats` in report.json; empty for
+    /// most backends), e.g. ZooKeeper's `watch_notifications_per_grant`.
+    pub backend_stats: serde_json::Map<String, serde_json::Value>,
     /// Acquire-latency histogram per interval, for the HdrHistogram interval log.
     #[serde(skip)]
     pub interval_histograms: Vec<IntervalHistogram>,

@@ -30,6 +30,7 @@ pub fn value(r: &RunResult) -> Value {
         "backend": {
             "kind": r.backend_kind, "variant": r.backend_variant,
             "endpoints": r.endpoints, "properties": r.properties,
+            "stats": r.backend_stats,
         },
         "completed": r.completed,
         "elapsed_s": r.elapsed_s,
@@ -139,6 +140,8 @@ mod tests {
                 );
             }
         }
+        // Optional, backward-compatible: an object, empty for most backends.
+        assert_eq!(v["backend"]["stats"], json!({}));
         assert_eq!(v["schema_version"], 1);
         assert_eq!(v["latency_us"]["acquire"]["p99"], 900);
         assert_eq!(v["safety"]["examples"][0]["nodes"], json!([0, 1]));

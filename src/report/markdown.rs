@@ -132,6 +132,15 @@ pub fn render(r: &RunResult) -> String {
         human_us(f.max_wait_us),
         f.fifo_inversions
     );
+    if !r.backend_stats.is_empty() {
+        let _ = writeln!(o, "## Backend counters\n");
+        let _ = writeln!(o, "| counter | value |");
+        let _ = writeln!(o, "|---|---:|");
+        for (k, v) in &r.backend_stats {
+            let _ = writeln!(o, "| `{k}` | {v} |");
+        }
+        let _ = writeln!(o);
+    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "## Thresholds\n");
         let _ = writeln!(o, "| threshold | limit | actual | result |");

@@ -162,6 +162,7 @@ pub(crate) mod fixture {
             warnings: vec![],
             faults: vec![],
             tick_s: 1.0,
+            backend_stats: Default::default(),
             interval_histograms: vec![IntervalHistogram {
                 start_s: 0.0,
                 duration_s: 1.0,

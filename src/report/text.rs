@@ -109,6 +109,14 @@ pub fn summary(r: &RunResult) -> String {
             if e.fenced { "fenced" } else { "unfenced" }
         );
     }
+    if !r.backend_stats.is_empty() {
+        let stats: Vec<String> = r
+            .backend_stats
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(o, "  backend   {}", stats.join("  "));
+    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "  thresholds");
         for th in &r.thresholds {

@@ -105,3 +105,95 @@ impl Drop for PrivateRedis {
         self.stop();
     }
 }
+
+/// A private single-member etcd on free client and peer ports with its data
+/// in a temp dir, for tests that kill and restart it mid-run. Killed on drop.
+pub struct PrivateEtcd {
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    peer_port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateEtcd {
+    /// Start one, or `None` (with a skip message, or a panic under
+    /// LOCKSTORM_REQUIRE_BACKENDS) if `etcd` is not installed.
+    pub fn start() -> Option<PrivateEtcd> {
+        let mut e = PrivateEtcd {
+            port: free_port(),
+            peer_port: free_port(),
+            dir: tempfile::tempdir().expect("a temp dir"),
+            child: None,
+        };
+        if !e.restart() {
+            if std::env::var_os("LOCKSTORM_REQUIRE_BACKENDS").is_some_and(|v| v != "0") {
+                panic!("etcd does not start; run `scripts/backends up etcd`");
+            }
+            eprintln!("SKIPPED: etcd is not installed (run `scripts/backends up etcd`)");
+            return None;
+        }
+        Some(e)
+    }
+
+    /// The URL to use in a scenario.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop it (SIGKILL, like a crash) and wait until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same ports and data. False if it did not come up.
+    pub fn restart(&mut self) -> bool {
+        self.stop();
+        let client = format!("http://127.0.0.1:{}", self.port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::create(self.dir.path().join("etcd.log")).ok();
+        let mut cmd = std::process::Command::new("etcd");
+        cmd.args(["--name", "n1", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .arg("--initial-cluster")
+            .arg(format!("n1={peer}"))
+            .stdout(std::process::Stdio::null());
+        match log {
+            Some(f) => cmd.stderr(f),
+            None => cmd.stderr(std::process::Stdio::null()),
+        };
+        let Ok(child) = cmd.spawn() else { return false };
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        for _ in 0..100 {
+            if TcpStream::connect(&addr).is_ok() {
+                // Listening comes before the member has elected itself.
+                std::thread::sleep(Duration::from_millis(300));
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for PrivateEtcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
