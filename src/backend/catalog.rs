@@ -203,7 +203,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "PostgreSQL",
         default_endpoints: &["postgres://postgres@127.0.0.1:5432/postgres"],
         start_hint: Some("scripts/backends up postgres"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "advisory",

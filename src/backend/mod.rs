@@ -9,10 +9,12 @@
 
 pub mod catalog;
 pub mod mem;
+pub mod postgres;
 pub mod redis;
 pub mod redlock;
 pub mod registry;
 pub mod resp;
+pub mod sql;
 pub mod sqlite;
 
 use std::future::Future;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::BackendError;
 use super::mem::{MemBackend, MemVariant};
+use super::postgres::{PgBackend, PgVariant};
 use super::redis::{RedisBackend, RedisVariant};
 use super::redlock::RedlockBackend;
 use super::sqlite::SqliteBackend;
@@ -28,6 +29,8 @@ pub enum AnyBackend {
     Redis(RedisBackend),
     /// Redlock over N Redis instances.
     Redlock(RedlockBackend),
+    /// PostgreSQL advisory locks or lease rows.
+    Postgres(PgBackend),
 }
 
 /// The scenario's endpoint for this kind, or the kind's default.
@@ -91,6 +94,14 @@ pub async fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend
             };
             Ok(AnyBackend::Redlock(
                 RedlockBackend::open(&urls, run_id, ttl, retry, seed).await?,
+            ))
+        }
+        "postgres" => {
+            let variant = PgVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("postgres has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Postgres(
+                PgBackend::open(&endpoint(scn), variant, run_id, ttl, retry, seed).await?,
             ))
         }
         other => Err(BackendError::Op(format!(
