@@ -100,6 +100,7 @@ pub async fn run_scenario(
         AnyBackend::Redis(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Redlock(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Postgres(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Mysql(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
     };
     Ok(assemble(scn, seed, run_id, tick, endpoints, out))
 }

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod mem;
+pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod redlock;

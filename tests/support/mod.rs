@@ -261,7 +261,19 @@ impl PrivatePostgres {
             .spawn();
         let Ok(child) = child else { return false };
         self.child = Some(child);
-        wait_listening(self.port, Duration::from_secs(20))
+        // Listening is not ready: it answers "starting up" for a while.
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            let ready = std::process::Command::new(self.bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 }
 
