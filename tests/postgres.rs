@@ -317,3 +317,43 @@ acquire_timeout = "500ms"
     assert!(json["totals"]["errors"].as_u64().unwrap() > 0);
     assert_eq!(json["completed"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_route_connects_through_it_and_the_others_do_not() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    if !up() {
+        return;
+    }
+    let (proxy, accepted, bytes) = support::forwarder("127.0.0.1:5432").await;
+    let mut b = PgBackend::open(
+        URL,
+        PgVariant::LeaseRow,
+        "t_route",
+        LONG,
+        Duration::from_millis(1),
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.upstreams(), ["127.0.0.1:5432"]);
+    b.set_route(Arc::new(move |n, up| {
+        (n == 1 && up == "127.0.0.1:5432").then(|| proxy.clone())
+    }));
+    let mut direct = b.connect(0).await.unwrap();
+    assert_eq!(accepted.load(Ordering::Relaxed), 0);
+    let mut routed = b.connect(1).await.unwrap();
+    assert_eq!(accepted.load(Ordering::Relaxed), 1);
+    let k = key("lockstorm:t_route:k0");
+    let g = granted(direct.acquire(k, LONG).await.unwrap());
+    assert_eq!(direct.release(k, g).await.unwrap(), Released::Released);
+    let before = bytes.load(Ordering::Relaxed);
+    let g = granted(routed.acquire(k, LONG).await.unwrap());
+    assert_eq!(routed.release(k, g).await.unwrap(), Released::Released);
+    assert!(
+        bytes.load(Ordering::Relaxed) > before,
+        "the routed node's traffic bypassed the route"
+    );
+    drop((direct, routed));
+    b.cleanup().await.unwrap();
+}

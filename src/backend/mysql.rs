@@ -17,7 +17,9 @@
 //!   test sees the old value throughout). Affected rows say what happened
 //!   (1 inserted, 2 taken over, 0 still held), and the token — the key's
 //!   previous token + 1, under the row lock — comes back in the OK packet
-//!   through `LAST_INSERT_ID(expr)`. Release expires only the owner's row.
+//!   through `LAST_INSERT_ID(expr)`. A plain `SELECT` first skips the upsert
+//!   while the lease is live (the upsert locks the row and commits a write
+//!   even when it changes nothing). Release expires only the owner's row.
 //! - `seed-upsert` (unsafe): the recipe many articles give —
 //!   `INSERT .. (lock_key, acquire_time) .. ON DUPLICATE KEY UPDATE
 //!   acquire_time = NOW()`, and an `UPDATE` as release. The upsert succeeds
@@ -281,6 +283,8 @@ struct Conn {
     conn: MyConn,
     acquire: Statement,
     release: Statement,
+    /// lease-row: is the key's lease live? (a lock-free consistent read)
+    held: Option<Statement>,
 }
 
 /// One node's own session with MySQL / MariaDB.
@@ -340,10 +344,18 @@ impl MyClient {
         };
         let a = conn.prep(&acquire).await.map_err(|e| prep(e, &acquire))?;
         let r = conn.prep(&release).await.map_err(|e| prep(e, &release))?;
+        let held = match self.shared.variant {
+            MyVariant::LeaseRow => {
+                let sql = format!("SELECT expires_at >= NOW(6) FROM {t} WHERE k = ?");
+                Some(conn.prep(&sql).await.map_err(|e| prep(e, &sql))?)
+            }
+            _ => None,
+        };
         self.conn = Some(Conn {
             conn,
             acquire: a,
             release: r,
+            held,
         });
         Ok(())
     }
@@ -425,6 +437,18 @@ impl MyClient {
             return Err(self.down("not connected"));
         };
         self.in_flight = true;
+        if let Some(held) = &c.held {
+            // Polling a held lease with the upsert would take InnoDB's row
+            // lock and commit a write every time; a plain read takes none.
+            match c.conn.exec_first::<Option<i64>, _, _>(held, (key,)).await {
+                Ok(Some(Some(1))) => {
+                    self.in_flight = false;
+                    return Ok(Try::Busy);
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.failed(&e)),
+            }
+        }
         let r = match variant {
             MyVariant::LeaseRow => c.conn.exec_drop(&c.acquire, (key, owner, ttl_us)).await,
             _ => c.conn.exec_drop(&c.acquire, (key,)).await,

@@ -370,3 +370,57 @@ impl Drop for PrivateMariadb {
         self.stop();
     }
 }
+
+/// A loopback TCP forwarder to `upstream` (a stand-in for the fault proxy):
+/// its `host:port`, the number of connections it accepted, and the number of
+/// bytes it carried in both directions.
+pub async fn forwarder(
+    upstream: &str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        bytes: Arc<AtomicU64>,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        let _ = to.shutdown().await;
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("bound").to_string();
+    let (accepted, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (acc, byt, upstream) = (
+        Arc::clone(&accepted),
+        Arc::clone(&bytes),
+        upstream.to_string(),
+    );
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            acc.fetch_add(1, Ordering::Relaxed);
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pump(cr, sw, Arc::clone(&byt)));
+            tokio::spawn(pump(sr, cw, Arc::clone(&byt)));
+        }
+    });
+    (addr, accepted, bytes)
+}
