@@ -7,7 +7,9 @@
 
 pub mod backend;
 pub mod clock;
+pub mod compare;
 pub mod engine;
+pub mod faults;
 pub mod metrics;
 pub mod oracle;
 pub mod pace;
@@ -15,3 +17,4 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod thresholds;
+pub mod tui;

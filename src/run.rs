@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::backend::registry::{self, AnyBackend};
 use crate::backend::{Backend, BackendError};
 use crate::engine::{self, Control, EngineConfig, EngineOutput};
+use crate::faults::{self, Net};
 use crate::metrics::{FaultRecord, RunResult};
 use crate::scenario::Scenario;
 use crate::thresholds;
@@ -43,17 +44,20 @@ pub fn engine_config(scn: &Scenario, seed: u64, tick: Duration) -> EngineConfig 
         tick,
         error_backoff: ERROR_BACKOFF,
         fencing: scn.backend.variant.properties.fencing,
+        faults: scn.faults.clone(),
+        exec_dir: None,
+        backend: scn.backend.kind.name.to_string(),
     }
 }
 
 /// Warnings to show before a run starts.
 pub fn preflight_warnings(scn: &Scenario) -> Vec<String> {
     let mut w = Vec::new();
-    if !scn.faults.is_empty() {
+    let kind = scn.backend.kind.name;
+    if faults::needs_proxy(&scn.faults) && matches!(kind, "mem" | "sqlite") {
         w.push(format!(
-            "this scenario has {} [[faults]]; fault injection is not implemented in this version, \
-             so the faults are NOT applied in this run",
-            scn.faults.len()
+            "the {kind} backend has no network traffic: this scenario's latency, partition and \
+             reset faults are NOT applied (pause and exec are)"
         ));
     }
     if scn.backend.variant.properties.r#unsafe {
@@ -65,14 +69,50 @@ pub fn preflight_warnings(scn: &Scenario) -> Vec<String> {
     w
 }
 
+/// Start the fault proxy in front of `backend`'s upstreams when the
+/// scenario has network faults, and route the backend's nodes through it.
+async fn start_proxy<B: Backend>(
+    backend: &mut B,
+    scn: &Scenario,
+    seed: u64,
+) -> Result<Option<Arc<Net>>, BackendError> {
+    let upstreams = backend.upstreams();
+    // LOCKSTORM_FORCE_PROXY=1 routes through the proxy with no fault, to
+    // measure what the proxy itself costs (scripts/bench-faults).
+    let forced = std::env::var_os("LOCKSTORM_FORCE_PROXY").is_some_and(|v| v == "1");
+    if !(faults::needs_proxy(&scn.faults) || forced) || upstreams.is_empty() {
+        return Ok(None);
+    }
+    let net = Net::start(scn.workload.nodes, upstreams, seed)
+        .await
+        .map_err(|e| BackendError::Op(format!("cannot start the fault proxy: {e}")))?;
+    for (i, f) in scn.faults.iter().enumerate() {
+        for e in &f.endpoints {
+            if net.endpoint_index(e).is_none() {
+                return Err(BackendError::Op(format!(
+                    "{}:{}: faults[{i}].endpoints: `{}` is not an endpoint of this run; it connects to {}",
+                    scn.file.display(),
+                    f.line,
+                    crate::backend::redact(e),
+                    net.upstreams().join(", ")
+                )));
+            }
+        }
+    }
+    let routes = Arc::clone(&net);
+    backend.set_route(Arc::new(move |node, upstream| routes.route(node, upstream)));
+    Ok(Some(net))
+}
+
 async fn run_on<B: Backend>(
-    backend: B,
+    mut backend: B,
     scn: &Scenario,
     seed: u64,
     run_id: &str,
     tick: Duration,
-    control: Control,
+    mut control: Control,
 ) -> Result<(EngineOutput, Vec<String>), BackendError> {
+    control.net = start_proxy(&mut backend, scn, seed).await?;
     let endpoints = backend.endpoints();
     let keys = engine::key_names(&format!("lockstorm:{run_id}:"), scn.workload.keys);
     let out = engine::run(
@@ -134,17 +174,11 @@ fn assemble(
         thresholds: thresholds::evaluate(&scn.thresholds, &snapshot),
         snapshot,
         warnings,
-        faults: scn
-            .faults
-            .iter()
-            .map(|f| FaultRecord {
-                at_s: f.at.as_secs_f64(),
-                kind: f.kind.to_string(),
-                target: f.nodes.to_string(),
-                duration_s: f.duration.map_or(0.0, |d| d.as_secs_f64()),
-                applied: false,
-            })
-            .collect(),
+        faults: if out.faults.len() == scn.faults.len() {
+            out.faults
+        } else {
+            scn.faults.iter().map(FaultRecord::planned).collect()
+        },
         tick_s: tick.as_secs_f64(),
         interval_histograms: out.intervals,
     }

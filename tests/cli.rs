@@ -129,7 +129,13 @@ fn report_dir_gets_every_file_and_the_json_contract() {
             "quickstart — mem:fifo [fenced fair lease]",
         ))
         .stderr(predicate::str::contains("acq/s"));
-    for f in ["report.json", "report.md", "timeseries.csv", "latency.hlog"] {
+    for f in [
+        "report.json",
+        "report.md",
+        "report.html",
+        "timeseries.csv",
+        "latency.hlog",
+    ] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
     let v = check_contract(&dir.path().join("report.json"));

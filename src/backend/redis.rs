@@ -21,7 +21,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
 use super::resp::{Conn, Endpoint, Frame, RespError, Value};
-use super::{Acquired, Backend, BackendError, Grant, Key, LockClient, Released};
+use super::{Acquired, Backend, BackendError, Grant, Key, LockClient, Released, Route};
 
 /// `SET NX PX` and, when it set the key, the next fencing token.
 /// KEYS: lock, token counter. ARGV: value, ttl in ms. Returns the token or 0.
@@ -142,9 +142,9 @@ pub fn jittered(rng: &mut SmallRng, retry: Duration) -> Duration {
 }
 
 /// The `redis` backend of one run.
-#[derive(Debug)]
 pub struct RedisBackend {
     ep: Arc<Endpoint>,
+    route: Option<Route>,
     variant: RedisVariant,
     run_id: String,
     ttl: Duration,
@@ -171,6 +171,7 @@ impl RedisBackend {
         })?;
         Ok(RedisBackend {
             ep: Arc::new(ep),
+            route: None,
             variant,
             run_id: run_id.to_string(),
             ttl,
@@ -184,8 +185,12 @@ impl Backend for RedisBackend {
     type Client = RedisClient;
 
     async fn connect(&self, node: u32) -> Result<RedisClient, BackendError> {
+        let ep = match self.route.as_ref().and_then(|r| r(node, &self.ep.addr)) {
+            Some(addr) => Arc::new(self.ep.via(addr)),
+            None => Arc::clone(&self.ep),
+        };
         let mut c = RedisClient {
-            ep: Arc::clone(&self.ep),
+            ep,
             variant: self.variant,
             conn: None,
             in_flight: false,
@@ -211,6 +216,24 @@ impl Backend for RedisBackend {
 
     fn endpoints(&self) -> Vec<String> {
         vec![self.ep.shown.clone()]
+    }
+
+    fn upstreams(&self) -> Vec<String> {
+        vec![self.ep.addr.clone()]
+    }
+
+    fn set_route(&mut self, route: Route) {
+        self.route = Some(route);
+    }
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("ep", &self.ep)
+            .field("variant", &self.variant)
+            .field("routed", &self.route.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -240,8 +263,20 @@ impl RedisClient {
     async fn reconnect(&mut self) -> Result<(), RespError> {
         self.conn = None;
         self.in_flight = false;
-        let mut conn = Conn::connect(&self.ep, CONNECT_TIMEOUT).await?;
-        let (a, r) = load_scripts(&mut conn).await?;
+        // Bounded as a whole: a server (or a partition) that accepts the
+        // connection and then answers nothing must not hang the node.
+        let (conn, (a, r)) = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut conn = Conn::connect(&self.ep, CONNECT_TIMEOUT).await?;
+            let shas = load_scripts(&mut conn).await?;
+            Ok::<_, RespError>((conn, shas))
+        })
+        .await
+        .map_err(|_| {
+            RespError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connected, but no answer to SCRIPT LOAD",
+            ))
+        })??;
         self.acquire_sha = a;
         self.release_sha = r;
         self.conn = Some(conn);

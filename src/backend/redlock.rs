@@ -21,7 +21,7 @@ use super::redis::{
     CONNECT_TIMEOUT, RECONNECT_BACKOFF, Sha, delete_run_keys, jittered, load_scripts, unreachable,
 };
 use super::resp::{Conn, Endpoint, Frame, RespError};
-use super::{Acquired, Backend, BackendError, Grant, Key, LockClient, Released};
+use super::{Acquired, Backend, BackendError, Grant, Key, LockClient, Released, Route};
 
 const HINT: &str = "scripts/backends up redlock";
 
@@ -36,9 +36,9 @@ pub fn instance_timeout(ttl: Duration) -> Duration {
 }
 
 /// The `redlock` backend of one run.
-#[derive(Debug)]
 pub struct RedlockBackend {
     eps: Arc<[Endpoint]>,
+    route: Option<Route>,
     run_id: String,
     ttl: Duration,
     retry: Duration,
@@ -80,6 +80,7 @@ impl RedlockBackend {
         }
         Ok(RedlockBackend {
             eps: eps.into(),
+            route: None,
             run_id: run_id.to_string(),
             ttl,
             retry,
@@ -93,8 +94,19 @@ impl Backend for RedlockBackend {
 
     async fn connect(&self, node: u32) -> Result<RedlockClient, BackendError> {
         let now = Instant::now();
+        let eps = match &self.route {
+            Some(r) => self
+                .eps
+                .iter()
+                .map(|e| match r(node, &e.addr) {
+                    Some(addr) => e.via(addr),
+                    None => e.clone(),
+                })
+                .collect(),
+            None => Arc::clone(&self.eps),
+        };
         let mut c = RedlockClient {
-            eps: Arc::clone(&self.eps),
+            eps,
             insts: self
                 .eps
                 .iter()
@@ -149,6 +161,23 @@ impl Backend for RedlockBackend {
     fn endpoints(&self) -> Vec<String> {
         self.eps.iter().map(|e| e.shown.clone()).collect()
     }
+
+    fn upstreams(&self) -> Vec<String> {
+        self.eps.iter().map(|e| e.addr.clone()).collect()
+    }
+
+    fn set_route(&mut self, route: Route) {
+        self.route = Some(route);
+    }
+}
+
+impl std::fmt::Debug for RedlockBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedlockBackend")
+            .field("eps", &self.eps)
+            .field("routed", &self.route.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -187,12 +216,22 @@ impl RedlockClient {
         let ep = &self.eps[i];
         let inst = &mut self.insts[i];
         inst.conn = None;
-        let r = async {
-            let mut conn = Conn::connect(ep, CONNECT_TIMEOUT.min(self.inst_timeout * 4)).await?;
+        // Bounded as a whole: an instance that accepts the connection and
+        // then answers nothing (a partition, a hung server) must not stall
+        // the rounds on the other instances.
+        let limit = CONNECT_TIMEOUT.min(self.inst_timeout * 4);
+        let r = tokio::time::timeout(limit, async {
+            let mut conn = Conn::connect(ep, limit).await?;
             let (_, release) = load_scripts(&mut conn).await?;
             Ok::<_, RespError>((conn, release))
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(RespError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connected, but no answer to SCRIPT LOAD",
+            )))
+        });
         match r {
             Ok((conn, sha)) => {
                 inst.conn = Some(conn);

@@ -39,6 +39,14 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// The same endpoint reached at `addr` (the fault proxy's listener).
+    pub fn via(&self, addr: String) -> Endpoint {
+        Endpoint {
+            addr,
+            ..self.clone()
+        }
+    }
+
     /// Parse a `redis://` URL. The error says what is wrong, without the password.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
         let shown = super::redact(url);

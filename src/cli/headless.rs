@@ -18,7 +18,7 @@ pub fn progress_line(s: &Snapshot) -> String {
         Some(Phase::Done) | None => "done",
     };
     let last = s.series.last();
-    format!(
+    let mut line = format!(
         "[{:>6.1}s/{:.0}s] {:<8} {:>9.0} acq/s  p99 {:>8}  timeouts {}  errors {}  violations {}",
         s.elapsed_s,
         s.total_s,
@@ -28,7 +28,23 @@ pub fn progress_line(s: &Snapshot) -> String {
         s.totals.timeouts,
         s.totals.errors,
         s.safety.violations
-    )
+    );
+    // Faults in progress: started, not yet ended.
+    for f in s
+        .faults
+        .iter()
+        .filter(|f| f.start_s <= s.elapsed_s && s.elapsed_s < f.end_s)
+    {
+        let nodes = if f.nodes.is_empty() {
+            "all".to_string()
+        } else if f.nodes.len() > 3 {
+            format!("{} nodes", f.nodes.len())
+        } else {
+            format!("{:?}", f.nodes)
+        };
+        line.push_str(&format!("  [{} {nodes}]", f.kind));
+    }
+    line
 }
 
 /// Print a line for every new snapshot until the sender goes away.

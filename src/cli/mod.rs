@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 
 mod backends;
+mod compare;
 mod headless;
 mod run;
 mod validate;
@@ -50,6 +51,17 @@ enum Command {
     ///   lockstorm run scenarios/quickstart.toml --nodes 64 --duration 5s --seed 1
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Run one scenario against several backends, one after another, and
+    /// compare them side by side.
+    ///
+    /// Same workload and seed for each. A backend that cannot be reached
+    /// becomes a `failed` row; the others still run (exit code 0).
+    ///
+    /// Examples:
+    ///   lockstorm compare scenarios/choose-a-lock.toml --backend mem:fifo --backend sqlite
+    ///   lockstorm compare scenarios/choose-a-lock.toml -b mem:fifo,mem:barging,redis --report reports/cmp
+    #[command(verbatim_doc_comment)]
+    Compare(compare::CompareArgs),
     /// Check scenario files without running them.
     ///
     /// Prints `ok` per valid file, or the error with file, line, column and
@@ -69,11 +81,11 @@ pub struct RunArgs {
     /// Scenario file (TOML); see scenarios/ for examples.
     #[arg(value_name = "SCENARIO")]
     scenario: PathBuf,
-    /// Print progress lines instead of opening the dashboard. (This version
-    /// has no dashboard yet, so every run is headless.)
+    /// Print progress lines instead of opening the dashboard (which opens
+    /// only when stdout is a terminal).
     #[arg(long)]
     headless: bool,
-    /// Write report.json, report.md, timeseries.csv and latency.hlog here.
+    /// Write report.json, report.md, report.html, timeseries.csv and latency.hlog here.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
     /// Override the scenario's duration (e.g. 10s, 2m).
@@ -85,9 +97,10 @@ pub struct RunArgs {
     /// Override the seed (same seed, same sampled workload).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Collector tick: how often progress is measured and printed.
-    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "1s")]
-    tick: Duration,
+    /// Collector tick: how often progress is measured and printed
+    /// [default: 1s headless, 250ms with the dashboard].
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    tick: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -103,6 +116,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Validate { files } => validate::validate(&files),
         Command::Backends => backends::list(),
     }

@@ -1,13 +1,15 @@
 //! `lockstorm run`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use lockstorm::engine::Control;
 use lockstorm::metrics::Snapshot;
 use lockstorm::report;
-use lockstorm::run::{preflight_warnings, run_scenario};
+use lockstorm::run::{HEADLESS_TICK, preflight_warnings, run_scenario};
 use lockstorm::scenario::Scenario;
+use lockstorm::tui;
 use tokio::sync::watch;
 
 use super::{
@@ -52,8 +54,15 @@ async fn run_async(scn: Scenario, args: RunArgs) -> ExitCode {
         eprintln!("lockstorm: warning: {w}");
     }
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    let dashboard = !args.headless && std::io::stdout().is_terminal();
+    let tick = args.tick.unwrap_or(if dashboard {
+        tui::TUI_TICK
+    } else {
+        HEADLESS_TICK
+    });
     let control = Control {
         snapshots: Some(tx),
+        timeline: dashboard.then_some(tui::TIMELINE_HISTORY),
         ..Control::default()
     };
     let stop = control.stop.clone();
@@ -66,9 +75,29 @@ async fn run_async(scn: Scenario, args: RunArgs) -> ExitCode {
             }
         }
     });
-    let progress = tokio::spawn(headless::follow(rx));
-    let result = run_scenario(&scn, args.tick, control).await;
-    let _ = progress.await;
+    let (progress, ui) = if dashboard {
+        let d = tui::Dashboard {
+            info: tui::RunInfo::of(&scn),
+            stop: control.stop.clone(),
+            load: control.load.clone(),
+        };
+        (None, Some(tokio::spawn(tui::run(d, rx))))
+    } else {
+        (Some(tokio::spawn(headless::follow(rx))), None)
+    };
+    let result = run_scenario(&scn, tick, control).await;
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    // The dashboard stays on the final figures until `q`; the summary is
+    // printed after it restored the terminal.
+    if let Some(ui) = ui {
+        match ui.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error(format!("the dashboard failed: {e}")),
+            Err(e) => error(format!("the dashboard crashed: {e}")),
+        }
+    }
     let result = match result {
         Ok(r) => r,
         Err(e) => {

@@ -4,22 +4,28 @@
 //!
 //! It never touches the terminal: viewers read the snapshots it publishes.
 
+mod load;
 mod node;
 
-use std::sync::Arc;
+pub use load::{LoadControl, MAX_NODES};
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, LockClient};
 use crate::clock::Clock;
+use crate::faults::{self, FaultEnv, Net, PauseCell};
 use crate::metrics::{
-    Collector, CollectorConfig, IntervalHistogram, NodeRecorder, Phase, Snapshot,
+    Collector, CollectorConfig, FaultLog, FaultRecord, IntervalHistogram, NodeRecorder, Phase,
+    Snapshot,
 };
 use crate::oracle::Oracle;
-use crate::scenario::{Dist, KeyPick};
+use crate::scenario::{Dist, FaultSpec, KeyPick};
 use node::{NodeCtx, run_node};
 
 /// How long connecting one node may take before the run gives up.
@@ -58,6 +64,12 @@ pub struct EngineConfig {
     pub error_backoff: Duration,
     /// Whether grants carry monotonic fencing tokens.
     pub fencing: bool,
+    /// The fault timeline.
+    pub faults: Vec<FaultSpec>,
+    /// Working directory of `exec` faults (default: the current one).
+    pub exec_dir: Option<PathBuf>,
+    /// The backend's kind, for messages.
+    pub backend: String,
 }
 
 /// How the caller steers a run and watches it.
@@ -67,6 +79,13 @@ pub struct Control {
     pub stop: CancellationToken,
     /// Where snapshots are published each tick, if anyone watches.
     pub snapshots: Option<watch::Sender<Arc<Snapshot>>>,
+    /// The fault proxy the backend's nodes connect through, if any.
+    pub net: Option<Arc<Net>>,
+    /// Pause the load and change the node count while running.
+    pub load: LoadControl,
+    /// Publish each node's recent cycles over this much history (the
+    /// dashboard's timeline); `None` keeps snapshots small.
+    pub timeline: Option<Duration>,
 }
 
 /// What a run produced.
@@ -82,6 +101,8 @@ pub struct EngineOutput {
     pub intervals: Vec<IntervalHistogram>,
     /// Problems that did not stop the run (e.g. cleanup failed).
     pub warnings: Vec<String>,
+    /// One record per scheduled fault, in scenario order.
+    pub faults: Vec<FaultRecord>,
 }
 
 /// The keys of a run: `k0`, `k1`, ... prefixed by `prefix`.
@@ -93,6 +114,7 @@ async fn connect_all<B: Backend>(
     backend: &Arc<B>,
     nodes: u32,
     stop: &CancellationToken,
+    pauses: Option<&Arc<[PauseCell]>>,
 ) -> Result<Vec<B::Client>, BackendError> {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let mut set = JoinSet::new();
@@ -122,10 +144,42 @@ async fn connect_all<B: Backend>(
         let (id, r) = joined.map_err(|e| BackendError::Op(format!("connect task failed: {e}")))?;
         clients[id as usize] = Some(r?);
     }
-    Ok(clients
+    let mut clients: Vec<B::Client> = clients
         .into_iter()
         .map(|c| c.expect("every node connected or returned an error"))
-        .collect())
+        .collect();
+    if let Some(cells) = pauses {
+        for (c, cell) in clients.iter_mut().zip(cells.iter()) {
+            c.attach_pause(cell.signal());
+        }
+    }
+    Ok(clients)
+}
+
+/// Connect node `id` (added while running), then run it. A failed connect
+/// is recorded as the node's error, which the viewers show.
+async fn connect_and_run<B: Backend>(
+    backend: Arc<B>,
+    id: u32,
+    rec: Arc<NodeRecorder>,
+    ctx: Arc<NodeCtx>,
+) {
+    let r = tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => return,
+        r = tokio::time::timeout(CONNECT_TIMEOUT, backend.connect(id)) => r,
+    };
+    match r {
+        Ok(Ok(client)) => run_node(id, client, rec, ctx).await,
+        Ok(Err(e)) => node::record_error(&rec, &format!("connecting node {id}: {e}")),
+        Err(_) => node::record_error(
+            &rec,
+            &format!(
+                "connecting node {id} took longer than {}s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        ),
+    }
 }
 
 /// Run the workload against `backend` until the duration ends or
@@ -146,7 +200,9 @@ pub async fn run<B: Backend>(
         total_s: cfg.duration.as_secs_f64(),
         ..Snapshot::default()
     }));
-    let clients = connect_all(&backend, cfg.nodes, &control.stop).await?;
+    let pauses: Option<Arc<[PauseCell]>> = faults::needs_pauses(&cfg.faults)
+        .then(|| (0..cfg.nodes).map(|_| PauseCell::default()).collect());
+    let clients = connect_all(&backend, cfg.nodes, &control.stop, pauses.as_ref()).await?;
 
     let clock = Clock::start();
     let oracle = Arc::new(Oracle::new(Arc::clone(&keys), cfg.fencing));
@@ -158,8 +214,12 @@ pub async fn run<B: Backend>(
         keys,
         cfg: Arc::clone(&cfg),
         stop: node_stop.clone(),
+        pauses: pauses.clone(),
+        load: control.load.clone(),
     });
-    let recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
+    control.load.init(cfg.nodes);
+    let fault_log: FaultLog = Arc::new(Mutex::new(Vec::new()));
+    let mut recorders: Vec<Arc<NodeRecorder>> = (0..cfg.nodes).map(|_| Arc::default()).collect();
     let mut collector = Collector::new(
         CollectorConfig {
             tick: cfg.tick,
@@ -169,16 +229,40 @@ pub async fn run<B: Backend>(
         },
         Arc::clone(&oracle),
         recorders.clone(),
-    );
+    )
+    .with_fault_log(Arc::clone(&fault_log));
+    if let Some(history) = control.timeline {
+        collector = collector.with_timeline(history);
+    }
     let mut tasks = JoinSet::new();
+    // Which node ids have a live task (nodes come and go with `+` / `-`).
+    let mut live = vec![true; cfg.nodes as usize];
+    let mut task_ids = std::collections::HashMap::new();
     for (id, client) in clients.into_iter().enumerate() {
-        tasks.spawn(run_node(
+        let h = tasks.spawn(run_node(
             id as u32,
             client,
             Arc::clone(&recorders[id]),
             Arc::clone(&ctx),
         ));
+        task_ids.insert(h.id(), id as u32);
     }
+    let timeline = (!cfg.faults.is_empty()).then(|| {
+        tokio::spawn(faults::run_timeline(
+            cfg.faults.clone(),
+            Arc::new(FaultEnv {
+                clock,
+                nodes: cfg.nodes,
+                pauses: pauses.clone(),
+                net: control.net.clone(),
+                recorders: recorders.clone(),
+                stop: node_stop.clone(),
+                log: Arc::clone(&fault_log),
+                exec_dir: cfg.exec_dir.clone(),
+                backend: cfg.backend.clone(),
+            }),
+        ))
+    });
     let mut running = cfg.nodes;
     let mut ticker = tokio::time::interval_at((clock.origin() + cfg.tick).into(), cfg.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,10 +290,41 @@ pub async fn run<B: Backend>(
             _ = control.stop.cancelled(), if !stopping => {
                 stopping = true;
                 completed = false;
+                node_stop.cancel();
             }
-            joined = tasks.join_next() => match joined {
+            _ = control.load.changed(), if !stopping => {
+                let target = control.load.target();
+                for id in 0..target {
+                    if live.get(id as usize).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    if id as usize >= recorders.len() {
+                        let rec: Arc<NodeRecorder> = Arc::default();
+                        collector.add_node(Arc::clone(&rec));
+                        recorders.push(rec);
+                        live.push(false);
+                    }
+                    live[id as usize] = true;
+                    running += 1;
+                    let h = tasks.spawn(connect_and_run(
+                        Arc::clone(&backend),
+                        id,
+                        Arc::clone(&recorders[id as usize]),
+                        Arc::clone(&ctx),
+                    ));
+                    task_ids.insert(h.id(), id);
+                }
+            }
+            joined = tasks.join_next_with_id() => match joined {
                 Some(r) => {
                     running -= 1;
+                    let task = match &r {
+                        Ok((t, ())) => *t,
+                        Err(e) => e.id(),
+                    };
+                    if let Some(id) = task_ids.remove(&task) {
+                        live[id as usize] = false;
+                    }
                     if let Err(e) = r && e.is_panic() {
                         // A node panicking is a bug; the run goes on without it.
                         eprintln!("lockstorm: node task panicked: {e}");
@@ -220,6 +335,14 @@ pub async fn run<B: Backend>(
         }
     }
     let elapsed = clock.origin().elapsed();
+    node_stop.cancel();
+    let fault_records = match timeline {
+        Some(t) => t.await.unwrap_or_else(|e| {
+            eprintln!("lockstorm: fault timeline failed: {e}");
+            cfg.faults.iter().map(FaultRecord::planned).collect()
+        }),
+        None => Vec::new(),
+    };
     let end_us = clock.now_us();
     oracle.finish(end_us);
     let (snapshot, intervals) = collector.finish(end_us);
@@ -239,5 +362,6 @@ pub async fn run<B: Backend>(
         snapshot,
         intervals,
         warnings,
+        faults: fault_records,
     })
 }

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::EngineConfig;
 use crate::backend::{Acquired, Key, LockClient, Released};
 use crate::clock::Clock;
-use crate::metrics::{NodeRecorder, NodeState, NodeStats};
+use crate::faults::{PauseCell, frozen};
+use crate::metrics::{HoldSpan, NodeRecorder, NodeState, NodeStats};
 use crate::oracle::Oracle;
 use crate::pace;
 use crate::scenario::KeyPick;
@@ -29,6 +30,9 @@ pub(crate) struct NodeCtx {
     pub keys: Arc<[String]>,
     pub cfg: Arc<EngineConfig>,
     pub stop: CancellationToken,
+    /// Per-node pause cells, when the scenario pauses nodes.
+    pub pauses: Option<Arc<[PauseCell]>>,
+    pub load: super::LoadControl,
 }
 
 /// Picks the key of each cycle.
@@ -90,8 +94,16 @@ pub(crate) async fn run_node<C: LockClient>(
         next_start += Duration::from_secs_f64(exp.sample(&mut rng));
     }
     let stop = &ctx.stop;
+    let clock = &ctx.clock;
+    // Every await below goes through `frozen`: while a pause fault holds this
+    // node, nothing it was doing makes progress.
+    let pause = ctx.pauses.as_deref().and_then(|p| p.get(id as usize));
     rec.set_state(NodeState::Idle);
     while !stop.is_cancelled() {
+        // Paused, or removed with `-` (the dashboard): two atomic loads.
+        if ctx.load.blocks(id) && ctx.load.wait(id, stop).await {
+            break;
+        }
         let intended = match &arrivals {
             Some(exp) => {
                 let t = next_start;
@@ -99,7 +111,7 @@ pub(crate) async fn run_node<C: LockClient>(
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = pace::sleep_until(t) => {}
+                    _ = frozen(pause, clock, pace::sleep_until(t)) => {}
                 }
                 t
             }
@@ -119,33 +131,47 @@ pub(crate) async fn run_node<C: LockClient>(
                 ctx.oracle.gave_up(key, id, req_us);
                 break;
             }
-            r = client.acquire(k, cfg.acquire_timeout) => r,
+            r = frozen(pause, clock, client.acquire(k, cfg.acquire_timeout)) => r,
         };
         let answered = Instant::now();
         let wait_us = u64::try_from(answered.saturating_duration_since(intended).as_micros())
             .unwrap_or(u64::MAX);
         match res {
             Ok(Acquired::Granted(grant)) => {
-                let entry =
-                    ctx.oracle
-                        .enter(key, id, grant.token, req_us, ctx.clock.us_of(answered));
+                let grant_us = ctx.clock.us_of(answered);
+                let entry = ctx.oracle.enter(key, id, grant.token, req_us, grant_us);
+                rec.set_last_grant(grant_us);
+                if let Some(p) = pause {
+                    p.on_grant(grant_us);
+                }
                 rec.set_state(NodeState::Holding);
                 let hold = cfg.hold.sample(&mut rng);
                 if !hold.is_zero() {
                     tokio::select! {
                         biased;
                         _ = stop.cancelled() => {}
-                        _ = pace::sleep(hold) => {}
+                        _ = frozen(pause, clock, pace::sleep(hold)) => {}
                     }
                 }
-                let exit = ctx
-                    .oracle
-                    .exit(key, id, grant.token, entry.read, ctx.clock.now_us());
+                // A pause that began during the hold ends before the write:
+                // the stale holder writes after its lease may have expired.
+                if let Some(p) = pause {
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => {}
+                        _ = p.wait_out(clock) => {}
+                    }
+                }
+                let exit_us = ctx.clock.now_us();
+                let exit = ctx.oracle.exit(key, id, grant.token, entry.read, exit_us);
                 let t0 = Instant::now();
                 // Bounded even if the server hangs; always attempted, so
                 // nothing is left locked when the run stops.
-                let released =
-                    tokio::time::timeout(cfg.acquire_timeout, client.release(k, grant)).await;
+                let released = tokio::time::timeout(
+                    cfg.acquire_timeout,
+                    frozen(pause, clock, client.release(k, grant)),
+                )
+                .await;
                 let release_us = t0.elapsed().as_micros() as u64;
                 rec.with(|s| {
                     s.attempts += 1;
@@ -159,6 +185,14 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.fenced_violations += u64::from(entry.fenced);
                     s.fifo_inversions += u64::from(entry.fifo_inversion);
                     s.stale_rejected += u64::from(exit.stale_rejected);
+                    s.spans.push(HoldSpan {
+                        wait_start_us: req_us,
+                        grant_us,
+                        end_us: exit_us,
+                        key,
+                        granted: true,
+                        overlapped: entry.violations > 0,
+                    });
                     match released {
                         Ok(Ok(Released::Released)) => {
                             s.released += 1;
@@ -179,6 +213,15 @@ pub(crate) async fn run_node<C: LockClient>(
                     s.attempts += 1;
                     s.timeouts += 1;
                     s.max_wait_us = s.max_wait_us.max(wait_us);
+                    let end_us = ctx.clock.us_of(answered);
+                    s.spans.push(HoldSpan {
+                        wait_start_us: req_us,
+                        grant_us: end_us,
+                        end_us,
+                        key,
+                        granted: false,
+                        overlapped: false,
+                    });
                 });
             }
             Err(e) => {
@@ -192,7 +235,7 @@ pub(crate) async fn run_node<C: LockClient>(
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(cfg.error_backoff) => {}
+                    _ = frozen(pause, clock, tokio::time::sleep(cfg.error_backoff)) => {}
                 }
                 continue;
             }
@@ -204,7 +247,7 @@ pub(crate) async fn run_node<C: LockClient>(
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = pace::sleep(think) => {}
+                    _ = frozen(pause, clock, pace::sleep(think)) => {}
                 }
             }
         }
@@ -217,4 +260,10 @@ fn note_error(s: &mut NodeStats, msg: &str) {
     if s.last_error.as_deref() != Some(msg) {
         s.last_error = Some(msg.to_string());
     }
+}
+
+/// Record an error for node `rec` outside a cycle (e.g. a failed connect).
+pub(crate) fn record_error(rec: &NodeRecorder, msg: &str) {
+    rec.with(|s| note_error(s, msg));
+    rec.set_state(NodeState::Stopped);
 }

@@ -10,6 +10,7 @@ use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
 use super::snapshot::*;
 use super::stats::{fairness_of, summarize};
+use super::timeline::TimelineTrack;
 use super::{MERGED_SIGFIG, NODE_SIGFIG, NodeRecorder, new_histogram};
 use crate::oracle::Oracle;
 
@@ -87,6 +88,7 @@ struct NodeTrack {
 #[derive(Debug)]
 pub struct Collector {
     cfg: CollectorConfig,
+    fault_log: Option<super::FaultLog>,
     oracle: Arc<Oracle>,
     nodes: Vec<NodeTrack>,
     measuring: bool,
@@ -102,6 +104,7 @@ pub struct Collector {
     intervals: Vec<IntervalHistogram>,
     series: Vec<SeriesPoint>,
     last_error: Option<String>,
+    timeline: Option<TimelineTrack>,
 }
 
 fn record_all(h: &mut Histogram<u64>, values: &[u32]) {
@@ -123,6 +126,7 @@ impl Collector {
         recorders: Vec<Arc<NodeRecorder>>,
     ) -> Self {
         let mut c = Collector {
+            fault_log: None,
             measuring: cfg.warmup_us == 0,
             cfg,
             oracle,
@@ -139,11 +143,19 @@ impl Collector {
             intervals: Vec::new(),
             series: Vec::new(),
             last_error: None,
+            timeline: None,
         };
         for r in recorders {
             c.add_node(r);
         }
         c
+    }
+
+    /// Also keep each node's cycles over the last `history` and publish them
+    /// in every snapshot (for the dashboard's timeline).
+    pub fn with_timeline(mut self, history: Duration) -> Self {
+        self.timeline = Some(TimelineTrack::new(history.as_micros() as u64));
+        self
     }
 
     /// Track one more node (added while running).
@@ -157,11 +169,18 @@ impl Collector {
         });
     }
 
+    /// Copy the faults applied so far into every snapshot.
+    pub fn with_fault_log(mut self, log: super::FaultLog) -> Self {
+        self.fault_log = Some(log);
+        self
+    }
+
     /// Merge every node's recorder at run time `now_us` and build a snapshot.
     pub fn tick(&mut self, now_us: u64, phase: Phase, nodes_running: u32) -> Arc<Snapshot> {
         let start_measuring = !self.measuring && now_us >= self.cfg.warmup_us;
         let measuring = self.measuring;
-        for n in &mut self.nodes {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            let timeline = &mut self.timeline;
             let (acq, rel, hand, tick_acq, hlog) = (
                 &mut self.acquire,
                 &mut self.release,
@@ -199,6 +218,12 @@ impl Collector {
                 s.acquire_us.clear();
                 s.release_us.clear();
                 s.handoff_us.clear();
+                match timeline {
+                    Some(t) => t.absorb(i, &mut s.spans, now_us),
+                    None => {
+                        s.spans.drain(|_| {});
+                    }
+                }
                 if let Some(e) = &s.last_error {
                     *last_error = Some(e.clone());
                 }
@@ -329,6 +354,15 @@ impl Collector {
                 .collect(),
             series: self.series.clone(),
             last_error: self.last_error.clone(),
+            timeline: self.timeline.as_ref().map(|t| Arc::new(t.publish())),
+            faults: self
+                .fault_log
+                .as_ref()
+                .map(|l| {
+                    let log = l.lock().unwrap_or_else(|e| e.into_inner());
+                    log.iter().filter_map(FaultWindow::of).collect()
+                })
+                .unwrap_or_default(),
         }
     }
 

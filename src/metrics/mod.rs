@@ -8,13 +8,15 @@
 mod collector;
 mod snapshot;
 mod stats;
+mod timeline;
 
 pub use collector::{Collector, CollectorConfig};
 pub use snapshot::*;
 pub use stats::{fairness_of, summarize};
+pub use timeline::{HoldSpan, SPAN_BUDGET, SPAN_RING, SpanRing, Timeline};
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use hdrhistogram::Histogram;
 
@@ -24,6 +26,10 @@ use hdrhistogram::Histogram;
 pub const NODE_SIGFIG: u8 = 1;
 /// Significant figures of the run-wide histograms (exact to 0.1 %).
 pub const MERGED_SIGFIG: u8 = 3;
+
+/// The faults applied so far, shared by the fault timeline (writer, at
+/// most a few times per fault) and the collector (reader, once per tick).
+pub type FaultLog = std::sync::Arc<Mutex<Vec<FaultRecord>>>;
 
 /// Counters and interval histograms of one node, owned by that node.
 #[derive(Debug, Default)]
@@ -61,6 +67,8 @@ pub struct NodeStats {
     pub release_us: Vec<u32>,
     /// Handoff latencies since the last tick, µs.
     pub handoff_us: Vec<u32>,
+    /// Cycles completed since the last tick, for the timeline (fixed ring).
+    pub spans: SpanRing,
 }
 
 /// A new empty auto-resizing histogram with `sigfig` significant figures.
@@ -83,6 +91,10 @@ impl NodeStats {
 pub struct NodeRecorder {
     stats: Mutex<NodeStats>,
     state: AtomicU8,
+    /// Run time of the node's latest grant, µs (0: none yet).
+    last_grant_us: AtomicU64,
+    /// Grants so far, counted at grant time (the stats count at cycle end).
+    grants: AtomicU64,
 }
 
 impl NodeRecorder {
@@ -99,6 +111,23 @@ impl NodeRecorder {
     #[inline]
     pub fn set_state(&self, state: NodeState) {
         self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Note a grant at run time `us` (one relaxed store).
+    #[inline]
+    pub fn set_last_grant(&self, us: u64) {
+        self.last_grant_us.store(us.max(1), Ordering::Relaxed);
+        self.grants.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Grants so far, counted when granted.
+    pub fn grants(&self) -> u64 {
+        self.grants.load(Ordering::Relaxed)
+    }
+
+    /// Run time of the node's latest grant, µs; 0 when none yet.
+    pub fn last_grant_us(&self) -> u64 {
+        self.last_grant_us.load(Ordering::Relaxed)
     }
 
     /// What the node is doing.

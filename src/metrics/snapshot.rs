@@ -209,6 +209,42 @@ pub struct Snapshot {
     pub series: Vec<SeriesPoint>,
     /// Last backend error seen, if any (for the header / events).
     pub last_error: Option<String>,
+    /// Recent cycles per node (only when a viewer asked for a timeline).
+    #[serde(skip)]
+    pub timeline: Option<std::sync::Arc<super::Timeline>>,
+    /// Fault windows so far (planned or applied), for the timeline and events.
+    pub faults: Vec<FaultWindow>,
+}
+
+impl FaultWindow {
+    /// The window of an applied fault (one in progress ends when planned).
+    pub fn of(f: &FaultRecord) -> Option<FaultWindow> {
+        let start_s = f.start_s.filter(|_| f.applied)?;
+        let nodes = match f.target.parse::<crate::scenario::NodeSel>() {
+            Ok(crate::scenario::NodeSel::List(v)) => v,
+            Ok(crate::scenario::NodeSel::Range(a, b)) => (a..b).collect(),
+            _ => Vec::new(),
+        };
+        Some(FaultWindow {
+            start_s,
+            end_s: f.end_s.unwrap_or(start_s + f.duration_s),
+            kind: f.kind.clone(),
+            nodes,
+        })
+    }
+}
+
+/// A fault as a viewer marks it on the timeline: when, what, and on whom.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultWindow {
+    /// Start, seconds of run time.
+    pub start_s: f64,
+    /// End, seconds of run time (equal to `start_s` for instantaneous faults).
+    pub end_s: f64,
+    /// Fault kind (`pause`, `partition`, ...).
+    pub kind: String,
+    /// Targeted nodes; empty means every node.
+    pub nodes: Vec<u32>,
 }
 
 /// Result of one threshold check.
@@ -283,6 +319,47 @@ pub struct FaultRecord {
     pub duration_s: f64,
     /// Whether lockstorm actually applied it.
     pub applied: bool,
+    /// When it took effect, seconds of run time (a `when = "holding"` pause
+    /// waits for its node to hold a lock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_s: Option<f64>,
+    /// When it ended, seconds of run time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_s: Option<f64>,
+    /// Errors of the targeted nodes from start to end.
+    pub errors: u64,
+    /// Acquire timeouts of the targeted nodes from start to end.
+    pub timeouts: u64,
+    /// Grants to the targeted nodes from start to end (a lock service that
+    /// survives the fault keeps granting).
+    pub acquired: u64,
+    /// From the end to the first grant to a targeted node, seconds; absent
+    /// when none came before the run ended.
+    pub recovery_s: Option<f64>,
+    /// What happened: endpoints affected, exit code and output of `exec`,
+    /// or why it was not applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl FaultRecord {
+    /// The record of a planned fault that has not been applied (yet).
+    pub fn planned(spec: &crate::scenario::FaultSpec) -> FaultRecord {
+        FaultRecord {
+            at_s: spec.at.as_secs_f64(),
+            kind: spec.kind.to_string(),
+            target: spec.nodes.to_string(),
+            duration_s: spec.duration.map_or(0.0, |d| d.as_secs_f64()),
+            applied: false,
+            start_s: None,
+            end_s: None,
+            errors: 0,
+            timeouts: 0,
+            acquired: 0,
+            recovery_s: None,
+            detail: None,
+        }
+    }
 }
 
 /// The acquire latencies recorded in one collector interval.

@@ -42,4 +42,9 @@ mod tests {
         assert_eq!(lines[2], "2.000,90,90.0,0.0,0.0,0,0,0,2");
         assert_eq!(lines.len(), 3);
     }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(super::render(&crate::report::fixture::result()));
+    }
 }

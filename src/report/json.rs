@@ -8,7 +8,8 @@ use crate::metrics::{LatencySummary, RunResult};
 /// The report schema version.
 pub const SCHEMA_VERSION: u32 = 1;
 
-fn latency(s: &LatencySummary) -> Value {
+/// A latency summary as in report.json.
+pub fn latency(s: &LatencySummary) -> Value {
     json!({
         "count": s.count, "min": s.min, "mean": s.mean, "p50": s.p50, "p90": s.p90,
         "p99": s.p99, "p999": s.p999, "max": s.max,
@@ -144,5 +145,12 @@ mod tests {
         assert_eq!(v["nodes"][1]["p99_us"], 1000);
         assert_eq!(v["timeseries"][1]["violations"], 2);
         assert_eq!(v["thresholds"][0]["passed"], true);
+    }
+
+    #[test]
+    fn snapshot() {
+        let text = render(&crate::report::fixture::result());
+        let text = text.replace(env!("CARGO_PKG_VERSION"), "[version]");
+        insta::assert_snapshot!(text);
     }
 }

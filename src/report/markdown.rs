@@ -150,20 +150,56 @@ pub fn render(r: &RunResult) -> String {
     }
     if !r.faults.is_empty() {
         let _ = writeln!(o, "## Faults\n");
-        let _ = writeln!(o, "| at | kind | nodes | duration | applied |");
-        let _ = writeln!(o, "|---:|---|---|---:|---|");
+        let _ = writeln!(
+            o,
+            "| at | kind | nodes | window | acquired | errors | timeouts | recovery | applied |"
+        );
+        let _ = writeln!(o, "|---:|---|---|---|---:|---:|---:|---:|---|");
         for ft in &r.faults {
+            let window = match (ft.start_s, ft.end_s) {
+                (Some(a), Some(b)) => format!("{a:.2}–{b:.2} s"),
+                (Some(a), None) => format!("{a:.2} s –"),
+                _ => "–".to_string(),
+            };
+            let recovery = match ft.recovery_s {
+                Some(x) if x < 1.0 => format!("{:.0} ms", x * 1e3),
+                Some(x) => format!("{x:.2} s"),
+                None if ft.applied => "none".to_string(),
+                None => "–".to_string(),
+            };
             let _ = writeln!(
                 o,
-                "| {:.1} s | {} | {} | {:.1} s | {} |",
+                "| {:.1} s | {} | {} | {} | {} | {} | {} | {} | {} |",
                 ft.at_s,
                 ft.kind,
                 ft.target,
-                ft.duration_s,
-                if ft.applied { "yes" } else { "no" }
+                window,
+                ft.acquired,
+                ft.errors,
+                ft.timeouts,
+                recovery,
+                if ft.applied { "yes" } else { "**no**" }
             );
         }
         o.push('\n');
+        for (i, ft) in r.faults.iter().enumerate() {
+            if let Some(d) = &ft.detail {
+                let _ = writeln!(
+                    o,
+                    "- fault {} ({}): {}",
+                    i + 1,
+                    ft.kind,
+                    d.replace('\n', " ")
+                );
+            }
+        }
+        if r.faults.iter().any(|f| f.detail.is_some()) {
+            o.push('\n');
+        }
+        let _ = writeln!(
+            o,
+            "Recovery is the time from the end of a fault to the first grant to one of its nodes.\n"
+        );
     }
     let _ = writeln!(o, "## Nodes\n");
     let _ = writeln!(
@@ -207,5 +243,10 @@ mod tests {
         ));
         assert!(md.contains("| `max_unfenced_violations` | 0 | 0 | pass |"));
         assert!(md.contains("| 1 | 400 | 10 | 0 | 0µs | 1.00ms | 0µs |"));
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(super::render(&crate::report::fixture::result()));
     }
 }

@@ -1,10 +1,14 @@
 //! Report writers: pure functions from a [`RunResult`] to files. One module
 //! per format.
 
+pub mod chart;
+pub mod compare;
 pub mod csv;
 pub mod hlog;
+pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod svg;
 pub mod text;
 
 use std::fs;
@@ -13,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::metrics::RunResult;
 
-/// Write `report.json`, `report.md`, `timeseries.csv` and `latency.hlog`
+/// Write `report.json`, `report.md`, `report.html`, `timeseries.csv` and `latency.hlog`
 /// into `dir` (created if missing). Returns the paths written.
 pub fn write_all(r: &RunResult, dir: &Path) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(dir)?;
@@ -26,6 +30,7 @@ pub fn write_all(r: &RunResult, dir: &Path) -> io::Result<Vec<PathBuf>> {
     };
     put("report.json", json::render(r).into_bytes())?;
     put("report.md", markdown::render(r).into_bytes())?;
+    put("report.html", html::render(r).into_bytes())?;
     put("timeseries.csv", csv::render(r).into_bytes())?;
     put("latency.hlog", hlog::render(r)?)?;
     Ok(written)
@@ -187,7 +192,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["report.json", "report.md", "timeseries.csv", "latency.hlog"]
+            [
+                "report.json",
+                "report.md",
+                "report.html",
+                "timeseries.csv",
+                "latency.hlog"
+            ]
         );
         for f in files {
             assert!(std::fs::metadata(f).unwrap().len() > 0);

@@ -122,6 +122,30 @@ pub fn summary(r: &RunResult) -> String {
             );
         }
     }
+    if !r.faults.is_empty() {
+        let _ = writeln!(o, "  faults");
+        for f in &r.faults {
+            let what = match (f.applied, f.start_s, f.end_s) {
+                (true, Some(a), Some(b)) if b > a => format!("{a:.1}–{b:.1}s"),
+                (true, Some(a), _) => format!("at {a:.1}s"),
+                _ => "not applied".to_string(),
+            };
+            let recovery = match f.recovery_s {
+                Some(x) => format!("recovered in {}", human_us((x * 1e6) as u64)),
+                None if f.applied => "no grant after it".to_string(),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "    {:<9} nodes {:<8} {:<14} acquired {:<6} errors {:<5} timeouts {:<5} {recovery}",
+                f.kind, f.target, what, f.acquired, f.errors, f.timeouts
+            );
+            if let Some(d) = &f.detail {
+                let d: String = d.replace('\n', " ").chars().take(160).collect();
+                let _ = writeln!(o, "              {d}");
+            }
+        }
+    }
     for w in &r.warnings {
         let _ = writeln!(o, "  warning: {w}");
     }
@@ -149,5 +173,10 @@ mod tests {
         assert!(s.contains("VIOLATIONS 2 (2 fenced, 0 unfenced)"));
         assert!(s.contains("ok   max_unfenced_violations"));
         assert!(s.contains("900µs"));
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(super::summary(&crate::report::fixture::result()));
     }
 }
