@@ -357,3 +357,41 @@ async fn a_node_with_a_route_connects_through_it_and_the_others_do_not() {
     drop((direct, routed));
     b.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_through_the_fault_proxy_cuts_off_only_the_chosen_nodes() {
+    if !up() {
+        return;
+    }
+    let r = run(&format!(
+        r#"
+name = "pg-partition"
+duration = "4s"
+[backend]
+kind = "postgres"
+variant = "lease-row"
+url = "{URL}"
+ttl = "1s"
+retry = "2ms"
+[workload]
+nodes = 6
+hold = "1ms"
+acquire_timeout = "300ms"
+[[faults]]
+at = "1s"
+kind = "partition"
+nodes = [0, 1]
+duration = "1500ms"
+"#
+    ))
+    .await;
+    assert!(r.completed);
+    let f = &r.faults[0];
+    assert!(f.applied, "{f:?}");
+    assert_eq!(f.acquired, 0, "a partitioned node got a grant: {f:?}");
+    assert!(f.timeouts + f.errors > 0, "{f:?}");
+    // The other nodes kept going, and the cut-off ones came back.
+    assert!(r.snapshot.totals.acquired > 40);
+    assert!(f.recovery_s.is_some(), "{f:?}");
+    assert_eq!(r.snapshot.safety.violations, 0);
+}
