@@ -143,6 +143,8 @@ pub async fn run_scenario(
         AnyBackend::Redlock(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Zookeeper(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
         AnyBackend::Etcd(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Postgres(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
+        AnyBackend::Mysql(b) => run_on(b, scn, seed, &run_id, tick, control).await?,
     };
     Ok(assemble(scn, seed, run_id, tick, endpoints, out))
 }

@@ -203,7 +203,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "PostgreSQL",
         default_endpoints: &["postgres://postgres@127.0.0.1:5432/postgres"],
         start_hint: Some("scripts/backends up postgres"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "advisory",
@@ -222,7 +222,7 @@ pub static KINDS: &[KindInfo] = &[
         summary: "MySQL / MariaDB",
         default_endpoints: &["mysql://root@127.0.0.1:3306/mysql"],
         start_hint: Some("scripts/backends up mysql"),
-        implemented: false,
+        implemented: true,
         variants: &[
             v(
                 "get-lock",
@@ -231,7 +231,7 @@ pub static KINDS: &[KindInfo] = &[
             ),
             v(
                 "lease-row",
-                "expiring row per key",
+                "expiring row per key; token = the key's last + 1, under the row lock",
                 props(true, false, true, false),
             ),
             v(

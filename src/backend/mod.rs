@@ -11,10 +11,13 @@ pub mod catalog;
 pub mod etcd;
 pub mod http;
 pub mod mem;
+pub mod mysql;
+pub mod postgres;
 pub mod redis;
 pub mod redlock;
 pub mod registry;
 pub mod resp;
+pub mod sql;
 pub mod sqlite;
 pub mod zookeeper;
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::BackendError;
 use super::etcd::{EtcdBackend, EtcdVariant};
 use super::mem::{MemBackend, MemVariant};
+use super::mysql::{MyBackend, MyVariant};
+use super::postgres::{PgBackend, PgVariant};
 use super::redis::{RedisBackend, RedisVariant};
 use super::redlock::RedlockBackend;
 use super::sqlite::SqliteBackend;
@@ -34,6 +36,10 @@ pub enum AnyBackend {
     Zookeeper(ZkBackend),
     /// etcd v3 locks.
     Etcd(EtcdBackend),
+    /// PostgreSQL advisory locks or lease rows.
+    Postgres(PgBackend),
+    /// MySQL / MariaDB GET_LOCK, lease rows or the unsafe upsert.
+    Mysql(MyBackend),
 }
 
 /// The scenario's endpoint for this kind, or the kind's default.
@@ -113,6 +119,22 @@ pub async fn build(scn: &Scenario, run_id: &str, seed: u64) -> Result<AnyBackend
             })?;
             Ok(AnyBackend::Etcd(
                 EtcdBackend::open(&endpoint(scn), variant, run_id, ttl).await?,
+            ))
+        }
+        "postgres" => {
+            let variant = PgVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("postgres has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Postgres(
+                PgBackend::open(&endpoint(scn), variant, run_id, ttl, retry, seed).await?,
+            ))
+        }
+        "mysql" => {
+            let variant = MyVariant::from_name(b.variant.name).ok_or_else(|| {
+                BackendError::Op(format!("mysql has no variant `{}`", b.variant.name))
+            })?;
+            Ok(AnyBackend::Mysql(
+                MyBackend::open(&endpoint(scn), variant, run_id, ttl, retry, seed).await?,
             ))
         }
         other => Err(BackendError::Op(format!(
