@@ -75,11 +75,9 @@ async fn start_proxy<B: Backend>(
     backend: &mut B,
     scn: &Scenario,
     seed: u64,
+    forced: bool,
 ) -> Result<Option<Arc<Net>>, BackendError> {
     let upstreams = backend.upstreams();
-    // LOCKSTORM_FORCE_PROXY=1 routes through the proxy with no fault, to
-    // measure what the proxy itself costs (scripts/bench-faults).
-    let forced = std::env::var_os("LOCKSTORM_FORCE_PROXY").is_some_and(|v| v == "1");
     if !(faults::needs_proxy(&scn.faults) || forced) || upstreams.is_empty() {
         return Ok(None);
     }
@@ -112,7 +110,7 @@ async fn run_on<B: Backend>(
     tick: Duration,
     mut control: Control,
 ) -> Result<(EngineOutput, Vec<String>), BackendError> {
-    control.net = start_proxy(&mut backend, scn, seed).await?;
+    control.net = start_proxy(&mut backend, scn, seed, control.fault_proxy).await?;
     let endpoints = backend.endpoints();
     let keys = engine::key_names(&format!("lockstorm:{run_id}:"), scn.workload.keys);
     let backend = Arc::new(backend);
@@ -178,7 +176,7 @@ fn assemble(
         thresholds: thresholds::evaluate(&scn.thresholds, &snapshot),
         snapshot,
         warnings,
-        faults: if out.faults.len() == scn.faults.len() {
+        faults: if out.faults.len() >= scn.faults.len() {
             out.faults
         } else {
             scn.faults.iter().map(FaultRecord::planned).collect()

@@ -424,3 +424,58 @@ command = "{restart}"
     assert!(rec < 1.0, "recovery {rec}");
     assert!(r.completed);
 }
+
+/// The dashboard's fault menu sends faults through `LiveFaults`: they start
+/// at once and are recorded after the scheduled ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_fault_starts_at_once_and_is_recorded() {
+    use lockstorm::faults::LiveFaults;
+    use lockstorm::scenario::{FaultKind, FaultSpec, NodeSel};
+    let scn = Scenario::parse(
+        r#"
+name = "live"
+duration = "2s"
+seed = 9
+[backend]
+kind = "mem"
+[workload]
+nodes = 4
+keys = 1
+hold = "1ms"
+"#,
+        Path::new("test.toml"),
+    )
+    .unwrap();
+    let live = LiveFaults::default();
+    let control = Control {
+        live_faults: Some(live.clone()),
+        ..Control::default()
+    };
+    let injector = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        live.inject(FaultSpec {
+            at: Duration::ZERO,
+            kind: FaultKind::Pause,
+            nodes: NodeSel::All,
+            duration: Some(Duration::from_millis(600)),
+            when_holding: false,
+            delay: None,
+            jitter: None,
+            endpoints: Vec::new(),
+            command: None,
+            line: 0,
+        })
+    });
+    let r = run_scenario(&scn, TICK, control).await.unwrap();
+    assert!(injector.await.unwrap(), "the run took the fault");
+    assert_eq!(r.faults.len(), 1, "{:?}", r.faults);
+    let f = &r.faults[0];
+    let (start, end) = applied(f);
+    assert!((0.69..1.0).contains(&start), "started when sent: {start}");
+    assert!((end - start - 0.6).abs() < 0.01);
+    assert!(f.at_s >= 0.69, "at is the injection time: {}", f.at_s);
+    for p in inside(&r, start, end) {
+        assert_eq!(p.acquired, 0, "{p:?}");
+    }
+    assert!(f.recovery_s.is_some());
+}

@@ -148,6 +148,7 @@ fn info(unsafe_: bool) -> RunInfo {
             max_violations: Some(0),
             ..Thresholds::default()
         },
+        fault_proxy: false,
     }
 }
 
@@ -409,4 +410,43 @@ fn empty_snapshot_renders_every_view_at_tiny_sizes() {
     let mut a = App::new(RunInfo::default());
     let s = screen(&mut a, 80, 24);
     assert_has(&s, &["connecting"]);
+}
+
+#[test]
+fn fault_menu_starts_a_fault_and_explains_what_cannot_apply() {
+    let mut a = app(snapshot(4, 10));
+    key(&mut a, 'f');
+    let s = screen(&mut a, 80, 24);
+    assert_has(
+        &s,
+        &[
+            "Start a fault now",
+            "kind",
+            "pause",
+            "nodes",
+            "duration",
+            "5s",
+        ],
+    );
+    // Latency on a run without the proxy: the menu says why it cannot apply.
+    a.on_key(KeyEvent::new(KeyCode::Right, KeyModifiers::NONE));
+    let s = screen(&mut a, 80, 24);
+    assert_has(&s, &["latency", "delay", "50ms", "--fault-proxy"]);
+    // Back to pause, nodes "0..2", Enter: the engine gets the fault.
+    a.on_key(KeyEvent::new(KeyCode::Left, KeyModifiers::NONE));
+    a.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    a.on_key(KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE));
+    for c in "0..2".chars() {
+        key(&mut a, c);
+    }
+    let cmd = a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    match cmd {
+        Some(tui::Command::Fault(spec)) => {
+            assert_eq!(spec.kind, lockstorm::scenario::FaultKind::Pause);
+            assert_eq!(spec.nodes, lockstorm::scenario::NodeSel::Range(0, 2));
+        }
+        other => panic!("expected a fault, got {other:?}"),
+    }
+    let s = screen(&mut a, 80, 24);
+    assert!(!s.contains("Start a fault now"), "the menu closed\n{s}");
 }

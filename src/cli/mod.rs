@@ -101,6 +101,11 @@ pub struct RunArgs {
     /// [default: 1s headless, 250ms with the dashboard].
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     tick: Option<Duration>,
+    /// Route every node through lockstorm's fault proxy even when the
+    /// scenario has no network fault, so the dashboard's fault menu (`f`)
+    /// can add latency, partitions and resets live.
+    #[arg(long)]
+    fault_proxy: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lockstorm::engine::Control;
+use lockstorm::faults::LiveFaults;
 use lockstorm::metrics::Snapshot;
 use lockstorm::report;
 use lockstorm::run::{HEADLESS_TICK, preflight_warnings, run_scenario};
@@ -63,6 +64,8 @@ async fn run_async(scn: Scenario, args: RunArgs) -> ExitCode {
     let control = Control {
         snapshots: Some(tx),
         timeline: dashboard.then_some(tui::TIMELINE_HISTORY),
+        live_faults: dashboard.then(LiveFaults::default),
+        fault_proxy: args.fault_proxy,
         ..Control::default()
     };
     let stop = control.stop.clone();
@@ -77,9 +80,15 @@ async fn run_async(scn: Scenario, args: RunArgs) -> ExitCode {
     });
     let (progress, ui) = if dashboard {
         let d = tui::Dashboard {
-            info: tui::RunInfo::of(&scn),
+            info: tui::RunInfo {
+                fault_proxy: tui::RunInfo::of(&scn).fault_proxy
+                    || (args.fault_proxy && !matches!(scn.backend.kind.name, "mem" | "sqlite")),
+                ..tui::RunInfo::of(&scn)
+            },
             stop: control.stop.clone(),
             load: control.load.clone(),
+            faults: control.live_faults.clone(),
+            fault_proxy: args.fault_proxy,
         };
         (None, Some(tokio::spawn(tui::run(d, rx))))
     } else {

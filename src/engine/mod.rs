@@ -81,6 +81,11 @@ pub struct Control {
     pub snapshots: Option<watch::Sender<Arc<Snapshot>>>,
     /// The fault proxy the backend's nodes connect through, if any.
     pub net: Option<Arc<Net>>,
+    /// Faults a viewer starts while the run goes (the dashboard's menu).
+    pub live_faults: Option<faults::LiveFaults>,
+    /// Route the nodes through the fault proxy even when the scenario has no
+    /// network fault (for live network faults, or to measure the proxy).
+    pub fault_proxy: bool,
     /// Pause the load and change the node count while running.
     pub load: LoadControl,
     /// Publish each node's recent cycles over this much history (the
@@ -208,7 +213,8 @@ pub async fn run<B: Backend>(
         total_s: cfg.duration.as_secs_f64(),
         ..Snapshot::default()
     }));
-    let pauses: Option<Arc<[PauseCell]>> = faults::needs_pauses(&cfg.faults)
+    let live_rx = control.live_faults.as_ref().and_then(|l| l.take());
+    let pauses: Option<Arc<[PauseCell]>> = (faults::needs_pauses(&cfg.faults) || live_rx.is_some())
         .then(|| (0..cfg.nodes).map(|_| PauseCell::default()).collect());
     let clients = connect_all(&backend, cfg.nodes, &control.stop, pauses.as_ref()).await?;
 
@@ -255,7 +261,7 @@ pub async fn run<B: Backend>(
         ));
         task_ids.insert(h.id(), id as u32);
     }
-    let timeline = (!cfg.faults.is_empty()).then(|| {
+    let timeline = (!cfg.faults.is_empty() || live_rx.is_some()).then(|| {
         tokio::spawn(faults::run_timeline(
             cfg.faults.clone(),
             Arc::new(FaultEnv {
@@ -269,6 +275,7 @@ pub async fn run<B: Backend>(
                 exec_dir: cfg.exec_dir.clone(),
                 backend: cfg.backend.clone(),
             }),
+            live_rx,
         ))
     });
     let mut running = cfg.nodes;

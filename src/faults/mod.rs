@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +39,36 @@ pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 const EXEC_OUTPUT_MAX: usize = 2000;
 /// How often the timeline looks for a recovery or a `when = "holding"` grant.
 const POLL: Duration = Duration::from_millis(2);
+
+/// Faults started while a run is going (the dashboard's fault menu): a
+/// sender for the viewer, a receiver the engine's fault timeline takes.
+#[derive(Debug, Clone)]
+pub struct LiveFaults {
+    tx: mpsc::UnboundedSender<FaultSpec>,
+    rx: Arc<std::sync::Mutex<Option<mpsc::UnboundedReceiver<FaultSpec>>>>,
+}
+
+impl Default for LiveFaults {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        LiveFaults {
+            tx,
+            rx: Arc::new(std::sync::Mutex::new(Some(rx))),
+        }
+    }
+}
+
+impl LiveFaults {
+    /// Start `spec` now (its `at` is ignored). False if the run is over.
+    pub fn inject(&self, spec: FaultSpec) -> bool {
+        self.tx.send(spec).is_ok()
+    }
+
+    /// The receiving end, once (the engine takes it).
+    pub fn take(&self) -> Option<mpsc::UnboundedReceiver<FaultSpec>> {
+        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
 
 /// Whether any fault needs the network proxy.
 pub fn needs_proxy(faults: &[FaultSpec]) -> bool {
@@ -271,14 +301,36 @@ impl FaultEnv {
     }
 }
 
-/// Apply `specs` on their schedule until they are all done or the run stops;
-/// one record per spec, in scenario order.
-pub async fn run_timeline(specs: Vec<FaultSpec>, env: Arc<FaultEnv>) -> Vec<FaultRecord> {
+/// Apply `specs` on their schedule, and the faults that arrive on `live`
+/// at once, until they are all done or the run stops; one record per spec,
+/// in scenario order, then the live ones in the order they came.
+pub async fn run_timeline(
+    specs: Vec<FaultSpec>,
+    env: Arc<FaultEnv>,
+    mut live: Option<mpsc::UnboundedReceiver<FaultSpec>>,
+) -> Vec<FaultRecord> {
     let mut set = JoinSet::new();
-    let n = specs.len();
+    let mut n = specs.len();
     for (i, spec) in specs.into_iter().enumerate() {
         let env = Arc::clone(&env);
         set.spawn(async move { (i, apply(spec, &env).await) });
+    }
+    // Live faults: until the run stops.
+    while let Some(rx) = live.as_mut() {
+        tokio::select! {
+            biased;
+            _ = env.stop.cancelled() => break,
+            spec = rx.recv() => match spec {
+                Some(mut spec) => {
+                    spec.at = Duration::from_micros(env.clock.now_us());
+                    let env = Arc::clone(&env);
+                    let i = n;
+                    n += 1;
+                    set.spawn(async move { (i, apply(spec, &env).await) });
+                }
+                None => live = None,
+            },
+        }
     }
     // At stop, end every fault so the nodes can release what they hold.
     let healer = {
@@ -403,10 +455,16 @@ async fn apply(spec: FaultSpec, env: &FaultEnv) -> FaultRecord {
         }
         FaultKind::Latency | FaultKind::Partition | FaultKind::Reset => {
             if env.net.is_none() {
-                rec.detail = Some(format!(
-                    "not applied: the {} backend has no network connections to fault",
-                    env.backend
-                ));
+                rec.detail = Some(if matches!(env.backend.as_str(), "mem" | "sqlite") {
+                    format!(
+                        "not applied: the {} backend has no network connections to fault",
+                        env.backend
+                    )
+                } else {
+                    "not applied: this run has no fault proxy (it starts when the scenario \
+                     has a network fault, or with `lockstorm run --fault-proxy`)"
+                        .to_string()
+                });
                 return rec;
             }
             let (delay, jitter) = (

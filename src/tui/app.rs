@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::events::EventLog;
+use super::faultmenu::{FaultMenu, MenuOutcome};
 use crate::backend::catalog::Properties;
 use crate::metrics::{Phase, Snapshot};
 use crate::scenario::Thresholds;
@@ -25,6 +26,9 @@ pub struct RunInfo {
     pub keys: u32,
     /// The scenario's thresholds (breaches become events).
     pub thresholds: Thresholds,
+    /// Whether the nodes' traffic goes through the fault proxy, so the
+    /// fault menu's network faults can apply.
+    pub fault_proxy: bool,
 }
 
 impl Default for RunInfo {
@@ -41,6 +45,7 @@ impl Default for RunInfo {
             },
             keys: 1,
             thresholds: Thresholds::default(),
+            fault_proxy: false,
         }
     }
 }
@@ -55,6 +60,8 @@ impl RunInfo {
             properties: scn.backend.variant.properties,
             keys: scn.workload.keys,
             thresholds: scn.thresholds.clone(),
+            fault_proxy: crate::faults::needs_proxy(&scn.faults)
+                && !matches!(scn.backend.kind.name, "mem" | "sqlite"),
         }
     }
 }
@@ -132,8 +139,10 @@ impl SortBy {
 }
 
 /// What a key asks the engine (or the loop) to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Start this fault now (the fault menu).
+    Fault(crate::scenario::FaultSpec),
     /// Stop the run (the report is still written).
     Stop,
     /// Leave the dashboard now.
@@ -156,6 +165,8 @@ pub struct App {
     pub view: View,
     /// Whether the key help is shown over the view.
     pub help: bool,
+    /// The fault menu, while open.
+    pub fault_menu: Option<FaultMenu>,
     /// First row shown, per view (timeline lanes, node rows, events).
     pub scroll: [usize; 4],
     /// Nodes table sort column.
@@ -181,6 +192,7 @@ impl App {
             info,
             view: View::Overview,
             help: false,
+            fault_menu: None,
             scroll: [0; 4],
             sort: SortBy::Id,
             window_s: 10.0,
@@ -208,6 +220,22 @@ impl App {
             return None;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if let Some(menu) = self.fault_menu.as_mut()
+            && !(ctrl && key.code == KeyCode::Char('c'))
+        {
+            let nodes = (self.snap.nodes.len() as u32).max(1);
+            match menu.on_key(key, nodes) {
+                MenuOutcome::Open => {}
+                MenuOutcome::Cancelled => self.fault_menu = None,
+                MenuOutcome::Start(spec) => {
+                    self.fault_menu = None;
+                    if !self.finished && !self.stopping {
+                        return Some(Command::Fault(spec));
+                    }
+                }
+            }
+            return None;
+        }
         if self.help {
             // Any key closes the help; all but `?` and Esc then do their job.
             self.help = false;
@@ -236,6 +264,9 @@ impl App {
                     },
                 );
                 return Some(Command::Pause(self.paused));
+            }
+            KeyCode::Char('f') if !self.finished && !self.stopping => {
+                self.fault_menu = Some(FaultMenu::default());
             }
             KeyCode::Char('+') | KeyCode::Char('=') if !self.finished && !self.stopping => {
                 return Some(Command::AddNodes(1));

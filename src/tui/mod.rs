@@ -10,6 +10,7 @@
 pub mod app;
 mod bigtext;
 pub mod events;
+pub mod faultmenu;
 pub mod lanes;
 pub mod model;
 pub mod theme;
@@ -48,6 +49,10 @@ pub struct Dashboard {
     pub stop: CancellationToken,
     /// Pause and node count.
     pub load: LoadControl,
+    /// Where the fault menu sends the faults it starts.
+    pub faults: Option<crate::faults::LiveFaults>,
+    /// Whether the nodes go through the fault proxy (network faults work).
+    pub fault_proxy: bool,
 }
 
 /// Draw one frame of `app` on `terminal` (any ratatui backend: the real
@@ -78,6 +83,23 @@ fn apply(d: &Dashboard, app: &mut App, cmd: Command) -> bool {
         Command::Stop => d.stop.cancel(),
         Command::Quit => return false,
         Command::Pause(p) => d.load.set_paused(p),
+        Command::Fault(spec) => {
+            let what = format!(
+                "fault started from the menu: {} nodes {}{}",
+                spec.kind,
+                spec.nodes,
+                spec.duration
+                    .map(|d| format!(" for {}", humantime::format_duration(d)))
+                    .unwrap_or_default()
+            );
+            let sent = d.faults.as_ref().is_some_and(|f| f.inject(spec));
+            let note = if sent {
+                what
+            } else {
+                "the run no longer takes faults".to_string()
+            };
+            app.events.note(app.snap.elapsed_s, &note);
+        }
         Command::AddNodes(n) => {
             let target = d.load.add_nodes(n);
             app.events

@@ -146,6 +146,38 @@ pub struct ViewModel {
     pub body: BodyVm,
     /// Whether the key help is shown.
     pub help: bool,
+    /// The fault menu, when open.
+    pub fault_menu: Option<FaultMenuVm>,
+}
+
+/// The fault menu as shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultMenuVm {
+    /// Label, value, selected.
+    pub rows: Vec<(&'static str, String, bool)>,
+    /// What the keys do, or why this kind cannot apply here.
+    pub hint: String,
+    /// Why Enter was refused.
+    pub error: Option<String>,
+}
+
+fn fault_menu(app: &App) -> Option<FaultMenuVm> {
+    let m = app.fault_menu.as_ref()?;
+    let network = crate::faults::is_network(m.kind());
+    let hint = if network && !app.info.fault_proxy {
+        if matches!(app.info.kind.as_str(), "mem" | "sqlite") {
+            format!("{} has no network: only pause applies", app.info.kind)
+        } else {
+            "no fault proxy in this run: start it with --fault-proxy".to_string()
+        }
+    } else {
+        "Tab next field · ←→ kind · Enter start · Esc cancel".to_string()
+    };
+    Some(FaultMenuVm {
+        rows: m.rows(),
+        hint,
+        error: m.error.clone(),
+    })
 }
 
 /// Build the frame for a `width` × `height` terminal. Clamps the shown
@@ -162,6 +194,7 @@ pub fn build(app: &mut App, width: u16, height: u16) -> ViewModel {
         header: header(app),
         body,
         help: app.help,
+        fault_menu: fault_menu(app),
     }
 }
 

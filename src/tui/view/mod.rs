@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, LineGauge, Paragraph, Wrap};
 
 use super::app::View;
-use super::model::{BodyVm, HEADER_H, HeaderVm, ViewModel};
+use super::model::{BodyVm, FaultMenuVm, HEADER_H, HeaderVm, ViewModel};
 use super::theme::Theme;
 
 /// Every key, for the help overlay (and the README).
@@ -24,6 +24,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "stop the run (report still written); again to leave",
     ),
     ("space", "pause / resume the load"),
+    (
+        "f",
+        "fault menu: pause, latency, partition or reset nodes now",
+    ),
     ("+ / -", "add / remove a node"),
     ("↑ ↓ PgUp PgDn Home", "scroll lanes, nodes, events"),
     ("s", "nodes: sort by the next column"),
@@ -45,6 +49,45 @@ pub fn draw(f: &mut Frame, vm: &ViewModel, t: &Theme) {
     if vm.help {
         help(f, body, t);
     }
+    if let Some(m) = &vm.fault_menu {
+        fault_menu(f, body, m, t);
+    }
+}
+
+fn fault_menu(f: &mut Frame, body: Rect, m: &FaultMenuVm, t: &Theme) {
+    let w = 60.min(body.width);
+    let h = (m.rows.len() as u16 + 5).min(body.height);
+    let area = Rect {
+        x: body.x + (body.width - w) / 2,
+        y: body.y + (body.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    let mut lines: Vec<Line> = m
+        .rows
+        .iter()
+        .map(|(label, value, selected)| {
+            Line::from(vec![
+                Span::styled(format!("{label:>10}  "), t.bold),
+                Span::styled(
+                    format!(" {value} "),
+                    if *selected { t.selected } else { t.text },
+                ),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(m.hint.as_str(), t.dim)));
+    if let Some(e) = &m.error {
+        lines.push(Line::from(Span::styled(e.as_str(), t.bad)));
+    }
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Start a fault now ")),
+        area,
+    );
 }
 
 fn header(f: &mut Frame, area: Rect, h: &HeaderVm, t: &Theme) {
