@@ -24,10 +24,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "stop the run (report still written); again to leave",
     ),
     ("space", "pause / resume the load"),
-    (
-        "f",
-        "fault menu: pause, latency, partition or reset nodes now",
-    ),
+    ("f", "fault menu: start a fault now"),
     ("+ / -", "add / remove a node"),
     ("↑ ↓ PgUp PgDn Home", "scroll lanes, nodes, events"),
     ("s", "nodes: sort by the next column"),
@@ -159,7 +156,8 @@ fn header(f: &mut Frame, area: Rect, h: &HeaderVm, t: &Theme) {
 
 fn help(f: &mut Frame, body: Rect, t: &Theme) {
     let w = 64.min(body.width);
-    let h = (KEYS.len() as u16 + 2).min(body.height);
+    // Room for a wrapped line or two on a narrow terminal.
+    let h = (KEYS.len() as u16 + 4).min(body.height);
     let area = Rect {
         x: body.x + (body.width - w) / 2,
         y: body.y + (body.height - h) / 2,
