@@ -450,3 +450,47 @@ fn fault_menu_starts_a_fault_and_explains_what_cannot_apply() {
     let s = screen(&mut a, 80, 24);
     assert!(!s.contains("Start a fault now"), "the menu closed\n{s}");
 }
+
+#[test]
+fn compare_stage_list_shows_done_running_waiting_and_failed() {
+    use lockstorm::compare::{CompareState, Headline, StageStatus, StageView};
+    let st = |label: &str, status, headline, error: Option<&str>| StageView {
+        label: label.into(),
+        status,
+        headline,
+        error: error.map(String::from),
+    };
+    let state = CompareState {
+        stages: vec![
+            st(
+                "mem:fifo",
+                StageStatus::Done,
+                Some(Headline {
+                    throughput_per_s: 1665.0,
+                    acquire_p99_us: 20_190,
+                    jain: 0.999,
+                    violations: 0,
+                    unfenced_violations: 0,
+                    errors: 0,
+                }),
+                None,
+            ),
+            st("redis:set-nx", StageStatus::Running, None, None),
+            st("etcd:lock-api", StageStatus::Waiting, None, None),
+            st(
+                "mysql:get-lock",
+                StageStatus::Failed,
+                None,
+                Some("cannot reach mysql://root@127.0.0.1:3306/mysql"),
+            ),
+        ],
+    };
+    let lines = tui::compare::stage_lines(&state);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0].0, '✓');
+    assert!(lines[0].2.contains("1665 acq/s") && lines[0].2.contains("Jain 0.999"));
+    assert_eq!((lines[1].0, lines[1].2.as_str()), ('▶', "running"));
+    assert_eq!((lines[2].0, lines[2].2.as_str()), ('·', "waiting"));
+    assert_eq!(lines[3].0, '✗');
+    assert!(lines[3].2.starts_with("failed: cannot reach") && lines[3].3);
+}

@@ -52,9 +52,14 @@ pub struct CompareArgs {
     /// Override the seed (every backend runs with the same seed).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Collector tick: how often progress is measured.
-    #[arg(long, value_name = "D", value_parser = super::parse_duration, default_value = "1s")]
-    tick: Duration,
+    /// Collector tick: how often progress is measured
+    /// [default: 1s headless, 250ms with the dashboard].
+    #[arg(long, value_name = "D", value_parser = super::parse_duration)]
+    tick: Option<Duration>,
+    /// Progress bars on stderr instead of the dashboard (which opens only
+    /// when stdout is a terminal).
+    #[arg(long)]
+    headless: bool,
 }
 
 fn parse_choice(s: &str) -> Result<BackendChoice, String> {
@@ -127,8 +132,36 @@ async fn compare_async(scn: Scenario, args: CompareArgs) -> ExitCode {
             }
         }
     });
+    let dashboard = !args.headless && std::io::stdout().is_terminal();
+    let tick = args.tick.unwrap_or(if dashboard {
+        lockstorm::tui::TUI_TICK
+    } else {
+        Duration::from_secs(1)
+    });
     let mut progress = Progress::new(args.report.clone(), args.backends.len());
-    let cmp = compare::run(&scn, &args.backends, args.tick, stop, &mut progress).await;
+    let cmp = if dashboard {
+        progress.quiet = true;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let ui = tokio::spawn(lockstorm::tui::compare::run(rx, stop.clone()));
+        let mut obs = DashObserver {
+            progress: &mut progress,
+            tx,
+            base: &scn,
+            backends: &args.backends,
+        };
+        let cmp = compare::run(&scn, &args.backends, tick, stop, &mut obs).await;
+        // Closing the channel tells the dashboard the comparison is over;
+        // it stays on the final figures until `q`.
+        drop(obs);
+        match ui.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error(format!("the dashboard failed: {e}")),
+            Err(e) => error(format!("the dashboard crashed: {e}")),
+        }
+        cmp
+    } else {
+        compare::run(&scn, &args.backends, tick, stop, &mut progress).await
+    };
     progress.stop_follower();
     print!("{}", report::compare::text::summary(&cmp));
     let mut write_failed = progress.write_failed;
@@ -169,7 +202,48 @@ fn color_stderr() -> bool {
 }
 
 /// The headless observer: progress on stderr, reports written per stage.
+/// Feeds the compare dashboard and writes each stage's report.
+struct DashObserver<'a> {
+    progress: &'a mut Progress,
+    tx: tokio::sync::mpsc::UnboundedSender<lockstorm::tui::compare::CompareEvent>,
+    base: &'a Scenario,
+    backends: &'a [BackendChoice],
+}
+
+impl CompareObserver for DashObserver<'_> {
+    fn stage_started(
+        &mut self,
+        index: usize,
+        state: &CompareState,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+    ) {
+        let info = match self.backends.get(index) {
+            Some(b) => lockstorm::tui::RunInfo::of(&b.scenario(self.base)),
+            None => lockstorm::tui::RunInfo::default(),
+        };
+        let _ = self
+            .tx
+            .send(lockstorm::tui::compare::CompareEvent::Started {
+                index,
+                state: state.clone(),
+                info,
+                snapshots,
+            });
+    }
+
+    fn stage_finished(&mut self, index: usize, state: &CompareState, so_far: &Comparison) {
+        self.progress.stage_finished(index, state, so_far);
+        let _ = self
+            .tx
+            .send(lockstorm::tui::compare::CompareEvent::Finished(
+                state.clone(),
+            ));
+    }
+}
+
 struct Progress {
+    /// Print nothing (the dashboard shows progress); still write reports.
+    quiet: bool,
     dir: Option<PathBuf>,
     stages: usize,
     tty: bool,
@@ -183,6 +257,7 @@ impl Progress {
     fn new(dir: Option<PathBuf>, stages: usize) -> Progress {
         let tty = std::io::stderr().is_terminal();
         Progress {
+            quiet: false,
             dir,
             stages,
             tty,
@@ -299,6 +374,10 @@ impl CompareObserver for Progress {
 
     fn stage_finished(&mut self, index: usize, state: &CompareState, so_far: &Comparison) {
         self.stop_follower();
+        if self.quiet {
+            self.write_stage(so_far);
+            return;
+        }
         let view = &state.stages[index];
         let msg = match (&view.headline, &view.error) {
             (_, Some(e)) => format!("FAILED: {e}"),

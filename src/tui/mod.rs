@@ -9,6 +9,7 @@
 
 pub mod app;
 mod bigtext;
+pub mod compare;
 pub mod events;
 pub mod faultmenu;
 pub mod lanes;

@@ -34,8 +34,13 @@ pub const KEYS: &[(&str, &str)] = &[
 
 /// Draw one frame.
 pub fn draw(f: &mut Frame, vm: &ViewModel, t: &Theme) {
+    draw_in(f, f.area(), vm, t);
+}
+
+/// Draw the dashboard into `area` (the rest of the frame is someone else's).
+pub fn draw_in(f: &mut Frame, area: Rect, vm: &ViewModel, t: &Theme) {
     let [head, body] =
-        Layout::vertical([Constraint::Length(HEADER_H), Constraint::Min(0)]).areas(f.area());
+        Layout::vertical([Constraint::Length(HEADER_H), Constraint::Min(0)]).areas(area);
     header(f, head, &vm.header, t);
     match &vm.body {
         BodyVm::Overview(o) => overview::draw(f, body, o, t),
