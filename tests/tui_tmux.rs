@@ -180,3 +180,116 @@ fn dashboard_in_tmux_80x24_switches_views_and_q_writes_the_report() {
 fn dashboard_in_tmux_160x48_switches_views_and_q_writes_the_report() {
     drive(160, 48);
 }
+
+/// Open a tmux pane running `args` (then writing its exit code to `exit`).
+fn start_cmd(name: &str, args: &str, exit: &Path) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("lockstorm-test-{}-{name}", std::process::id()),
+    };
+    let shell = format!(
+        "{} {args}; echo $? > {}; sleep 30",
+        env!("CARGO_BIN_EXE_lockstorm"),
+        exit.display()
+    );
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &shell,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux
+}
+
+fn wait_exit(tmux: &Tmux, exit: &Path) -> String {
+    let t0 = Instant::now();
+    while !exit.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "did not end:\n{}",
+            tmux.capture()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::read_to_string(exit).unwrap().trim().to_string()
+}
+
+#[test]
+fn compare_dashboard_lists_stages_then_leaves_on_q_with_the_summary() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exit = dir.path().join("exit");
+    let args = format!(
+        "compare {}/scenarios/choose-a-lock.toml -b mem:fifo,mem:barging --duration 2s --report {}",
+        env!("CARGO_MANIFEST_DIR"),
+        dir.path().join("cmp").display()
+    );
+    let tmux = start_cmd("compare", &args, &exit);
+    tmux.wait_for(&[
+        "compare: 2 backends",
+        "mem:fifo",
+        "mem:barging",
+        "1 Overview",
+    ]);
+    tmux.wait_for(&["✓ mem:fifo", "acq/s", "▶ mem:barging"]);
+    tmux.wait_for(&["compare: done", "✓ mem:barging"]);
+    tmux.keys("q");
+    assert_eq!(wait_exit(&tmux, &exit), "0");
+    let s = tmux.wait_for(&["(* best in column)", "compare.md"]);
+    assert!(!s.contains("1 Overview"), "{s}");
+    assert!(dir.path().join("cmp/compare.json").exists());
+}
+
+#[test]
+fn fault_menu_pauses_every_node_and_the_report_records_it() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exit = dir.path().join("exit");
+    let report = dir.path().join("report");
+    let args = format!(
+        "run {}/scenarios/quickstart.toml --duration 6s --report {}",
+        env!("CARGO_MANIFEST_DIR"),
+        report.display()
+    );
+    let tmux = start_cmd("faultmenu", &args, &exit);
+    tmux.wait_for(&["1 Overview", "running"]);
+    tmux.keys("f");
+    tmux.wait_for(&["Start a fault now", "pause"]);
+    // nodes: "all", duration: "2s", Enter.
+    for k in [
+        "Tab", "BSpace", "a", "l", "l", "Tab", "BSpace", "BSpace", "2", "s", "Enter",
+    ] {
+        tmux.keys(k);
+    }
+    tmux.wait_for(&["FAULT pause"]);
+    // The run ends by itself; the dashboard stays until q.
+    tmux.wait_for(&["finished"]);
+    tmux.keys("q");
+    assert_eq!(wait_exit(&tmux, &exit), "0");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    let f = &json["faults"][0];
+    assert_eq!(f["kind"], "pause");
+    assert_eq!(f["target"], "all");
+    assert_eq!(f["applied"], true);
+    assert_eq!(f["duration_s"], 2.0);
+}
