@@ -141,6 +141,27 @@ pub fn jittered(rng: &mut SmallRng, retry: Duration) -> Duration {
     Duration::from_micros(rng.random_range(us / 2..=us + us / 2))
 }
 
+/// Connect to `ep` and load the lock scripts, bounded by `limit` as a
+/// whole: a server (or a partition) that accepts the connection and then
+/// answers nothing must not hang the caller.
+pub async fn connect_loaded(
+    ep: &Endpoint,
+    limit: Duration,
+) -> Result<(Conn, (Sha, Sha)), RespError> {
+    tokio::time::timeout(limit, async {
+        let mut conn = Conn::connect(ep, limit).await?;
+        let shas = load_scripts(&mut conn).await?;
+        Ok((conn, shas))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(RespError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connected, but no answer to SCRIPT LOAD",
+        )))
+    })
+}
+
 /// The `redis` backend of one run.
 pub struct RedisBackend {
     ep: Arc<Endpoint>,
@@ -263,20 +284,7 @@ impl RedisClient {
     async fn reconnect(&mut self) -> Result<(), RespError> {
         self.conn = None;
         self.in_flight = false;
-        // Bounded as a whole: a server (or a partition) that accepts the
-        // connection and then answers nothing must not hang the node.
-        let (conn, (a, r)) = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            let mut conn = Conn::connect(&self.ep, CONNECT_TIMEOUT).await?;
-            let shas = load_scripts(&mut conn).await?;
-            Ok::<_, RespError>((conn, shas))
-        })
-        .await
-        .map_err(|_| {
-            RespError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connected, but no answer to SCRIPT LOAD",
-            ))
-        })??;
+        let (conn, (a, r)) = connect_loaded(&self.ep, CONNECT_TIMEOUT).await?;
         self.acquire_sha = a;
         self.release_sha = r;
         self.conn = Some(conn);

@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
 use super::redis::{
-    CONNECT_TIMEOUT, RECONNECT_BACKOFF, Sha, delete_run_keys, jittered, load_scripts, unreachable,
+    CONNECT_TIMEOUT, RECONNECT_BACKOFF, Sha, connect_loaded, delete_run_keys, jittered, unreachable,
 };
 use super::resp::{Conn, Endpoint, Frame, RespError};
 use super::{Acquired, Backend, BackendError, Grant, Key, LockClient, Released, Route};
@@ -216,22 +216,12 @@ impl RedlockClient {
         let ep = &self.eps[i];
         let inst = &mut self.insts[i];
         inst.conn = None;
-        // Bounded as a whole: an instance that accepts the connection and
-        // then answers nothing (a partition, a hung server) must not stall
-        // the rounds on the other instances.
+        // Bounded as a whole: a silent instance (a partition, a hung server)
+        // must not stall the rounds on the other instances.
         let limit = CONNECT_TIMEOUT.min(self.inst_timeout * 4);
-        let r = tokio::time::timeout(limit, async {
-            let mut conn = Conn::connect(ep, limit).await?;
-            let (_, release) = load_scripts(&mut conn).await?;
-            Ok::<_, RespError>((conn, release))
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(RespError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connected, but no answer to SCRIPT LOAD",
-            )))
-        });
+        let r = connect_loaded(ep, limit)
+            .await
+            .map(|(conn, (_, release))| (conn, release));
         match r {
             Ok((conn, sha)) => {
                 inst.conn = Some(conn);

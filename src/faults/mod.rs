@@ -351,20 +351,7 @@ pub async fn run_timeline(
         .map(|r| {
             r.unwrap_or_else(|| FaultRecord {
                 detail: Some("the fault task failed (a bug in lockstorm)".into()),
-                ..FaultRecord {
-                    at_s: 0.0,
-                    kind: String::new(),
-                    target: String::new(),
-                    duration_s: 0.0,
-                    applied: false,
-                    start_s: None,
-                    end_s: None,
-                    errors: 0,
-                    timeouts: 0,
-                    acquired: 0,
-                    recovery_s: None,
-                    detail: None,
-                }
+                ..FaultRecord::default()
             })
         })
         .collect()

@@ -310,7 +310,7 @@ pub struct RunResult {
 }
 
 /// One fault of the scenario, as it appears in the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FaultRecord {
     /// Planned start, seconds of run time.
     pub at_s: f64,
@@ -353,14 +353,7 @@ impl FaultRecord {
             kind: spec.kind.to_string(),
             target: spec.nodes.to_string(),
             duration_s: spec.duration.map_or(0.0, |d| d.as_secs_f64()),
-            applied: false,
-            start_s: None,
-            end_s: None,
-            errors: 0,
-            timeouts: 0,
-            acquired: 0,
-            recovery_s: None,
-            detail: None,
+            ..FaultRecord::default()
         }
     }
 }
